@@ -1,0 +1,200 @@
+"""The ``factmlp`` command line: ``factmlp VERB … [--json]``.
+
+A thin layer: each verb parses its arguments and calls one library function. With
+``--json``, stdout is one JSON object and nothing else. Malformed input exits with status 2
+and one line on stderr naming what is wrong and where; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+
+import numpy as np
+
+from theory.errors import FactMLPError
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line (and exit status 2)."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_INVALID)
+
+
+def _plain(obj):
+    """Make ``obj`` JSON-safe: numpy scalars to Python, non-finite floats to null."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer, int)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def emit(result: dict, *, as_json: bool, render: Callable[[dict], None]) -> None:
+    if as_json:
+        print(json.dumps(_plain(result), allow_nan=False))
+    else:
+        render(result)
+
+
+def _print_mapping(result: dict, *, skip: tuple[str, ...] = ()) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None, pad_edge=False)
+    for key, value in result.items():
+        if key in skip:
+            continue
+        if isinstance(value, float):
+            value = f"{value:.6g}"
+        elif isinstance(value, (list, tuple)) and len(value) > 12:
+            value = f"{list(value[:12])} … ({len(value)} in all)"
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in value.items())
+        table.add_row(f"[bold]{key}[/]", str(value))
+    Console().print(table)
+
+
+def _progress() -> bool:
+    return sys.stderr.isatty()
+
+
+# ---- verbs -------------------------------------------------------------------------------
+
+def _cmd_factset(args) -> int:
+    from numerics.generators import FactSetSpec
+
+    spec = FactSetSpec(family=args.family, n_facts=args.facts,
+                       n_values=args.values if args.values is not None else args.facts,
+                       dim=args.dim, seed=args.seed, fact_map=args.map, tied=args.tied,
+                       beta=args.beta, kappa=args.kappa, rank=args.rank)
+    factset = spec.build()
+    path = factset.save(args.out)
+    result = {"path": str(path), "n_facts": factset.n_facts, "n_values": factset.n_values,
+              "dim": factset.dim, "used_values": int(factset.used_values.size),
+              "spec": factset.meta["generator"]}
+    emit(result, as_json=args.json, render=lambda r: _print_mapping(r))
+    return EXIT_OK
+
+
+def _cmd_check(args) -> int:
+    from numerics.analysis import check_factset
+    from numerics.factset import FactSet
+
+    result = check_factset(FactSet.load(args.file), bits_per_param=args.bits, method=args.method,
+                           progress=_progress() and not args.json)
+    emit(result, as_json=args.json, render=lambda r: _print_mapping(r))
+    return EXIT_OK
+
+
+def _cmd_rho(args) -> int:
+    from numerics.analysis import factset_rho
+    from numerics.factset import FactSet
+
+    result = factset_rho(FactSet.load(args.file), method=args.method,
+                         progress=_progress() and not args.json)
+    emit(result, as_json=args.json, render=lambda r: _print_mapping(r))
+    return EXIT_OK
+
+
+def _cmd_bound(args) -> int:
+    from theory.bounds import bound_report
+
+    values = args.values if args.values is not None else args.facts
+    result = bound_report(args.facts, values, args.bits, bijective=args.bijective).to_dict()
+    emit(result, as_json=args.json, render=lambda r: _print_mapping(r))
+    return EXIT_OK
+
+
+def _cmd_demo(args) -> int:
+    from numerics.demo import DemoConfig, run_demo
+
+    result = run_demo(DemoConfig(dim=args.dim, n_facts=args.facts, seed=args.seed,
+                                 out_dir=args.out_dir), progress=_progress() and not args.json)
+    emit(result, as_json=args.json, render=lambda r: _print_mapping(r))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from numerics.generators import FACT_MAPS, FAMILIES
+
+    parser = _Parser(prog="factmlp", description="Fact-storing MLPs: fact sets, decodability, "
+                     "bounds and constructions (arXiv 2512.00207).")
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    def verb(name: str, help_text: str, handler) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = verb("factset", "write a synthetic fact set (.npz)", _cmd_factset)
+    sub.add_argument("--family", choices=FAMILIES, default="spherical")
+    sub.add_argument("--facts", type=int, required=True, help="number of keys F")
+    sub.add_argument("--values", type=int, help="number of values M (default F)")
+    sub.add_argument("--dim", type=int, required=True, help="embedding dimension d")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--map", choices=FACT_MAPS, default="bijection")
+    sub.add_argument("--tied", action="store_true", help="keys = values (needs M = F)")
+    sub.add_argument("--beta", type=float, default=4.0, help="spike strength (spiked)")
+    sub.add_argument("--kappa", type=float, default=10.0, help="condition number (conditioned)")
+    sub.add_argument("--rank", type=int, help="subspace dimension (lowrank; default d // 4)")
+    sub.add_argument("--out", required=True, help="output .npz path")
+
+    for name, help_text, handler in (
+        ("check", "validate a fact set and summarise it: sizes, ρ, feasibility, bound", _cmd_check),
+        ("rho", "decodability ρ_i of every value, undecodable values, infeasible facts", _cmd_rho),
+    ):
+        sub = verb(name, help_text, handler)
+        sub.add_argument("file", help="fact-set .npz (keys, values, fact_map)")
+        sub.add_argument("--method", choices=("mnp", "cvxpy"), default="mnp",
+                         help="ρ solver: min-norm point (fast, exact) or one SOCP per value")
+        if name == "check":
+            sub.add_argument("--bits", type=float, default=2.0,
+                             help="bits per parameter for the counting bound (default 2)")
+
+    sub = verb("bound", "information-theoretic minimum number of parameters", _cmd_bound)
+    sub.add_argument("--facts", type=int, required=True, help="number of facts F")
+    sub.add_argument("--values", type=int, help="number of values M (default F)")
+    sub.add_argument("--bits", type=float, required=True, help="bits per parameter b")
+    sub.add_argument("--bijective", action="store_true", help="count bijections (M = F): log2 F!")
+
+    sub = verb("demo", "the main job on a built-in default fact set", _cmd_demo)
+    sub.add_argument("--dim", type=int, default=64)
+    sub.add_argument("--facts", type=int, default=1024)
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--out-dir", default="factmlp-demo", help="where the plot and files go")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except FactMLPError as exc:
+        print(f"factmlp {args.verb}: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as exc:  # unwritable output path and the like: one line, no traceback
+        print(f"factmlp {args.verb}: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())
