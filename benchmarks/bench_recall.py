@@ -146,24 +146,27 @@ SWEEP_CHUNKS = [(512, 2048), (1024, 1024), (1024, 2048), (2048, 1024), (512, 409
 def sweep(repeats: int) -> int:
     """Time ``recall`` for several (key_chunk, value_chunk) at the full size: the evidence for
     the default chunking (``numerics.recall.LOGIT_BLOCK``)."""
+    import torch
+
+    from numerics.mlp import GatedMLP
+    from numerics.recall import recall
+
     factset, weights = build_problem(**SIZES["full"])
     rows = []
     for dtype_name in DTYPE_NAMES:
-        for key_chunk, value_chunk in SWEEP_CHUNKS:
-            import torch
-
-            from numerics.mlp import GatedMLP
-            from numerics.recall import recall
-
-            dtype = getattr(torch, dtype_name)
-            mlp = GatedMLP(weights.to(dtype=dtype))
-            best = float("inf")
-            for _ in range(repeats):
+        dtype = getattr(torch, dtype_name)
+        mlp = GatedMLP(weights.to(dtype=dtype))
+        recall(mlp, factset, dtype=dtype)  # warm-up (thread pool, allocator), not timed
+        best = {chunks: float("inf") for chunks in SWEEP_CHUNKS}
+        for _ in range(repeats):  # round-robin, so a burst of outside load hits one repeat
+            for key_chunk, value_chunk in SWEEP_CHUNKS:
                 start = time.perf_counter()
                 recall(mlp, factset, dtype=dtype, key_chunk=key_chunk, value_chunk=value_chunk)
-                best = min(best, time.perf_counter() - start)
+                best[key_chunk, value_chunk] = min(best[key_chunk, value_chunk],
+                                                   time.perf_counter() - start)
+        for (key_chunk, value_chunk), seconds in best.items():
             row = {"dtype": dtype_name, "key_chunk": key_chunk, "value_chunk": value_chunk,
-                   "block_logits_log2": math.log2(key_chunk * value_chunk), "recall_s": best}
+                   "block_logits_log2": math.log2(key_chunk * value_chunk), "recall_s": seconds}
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     from benchmarks._report import write_results
@@ -197,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.sweep:
-        return sweep(args.repeats or 2)
+        return sweep(args.repeats or 3)
     size = "quick" if args.quick else "full"
     repeats = args.repeats or (2 if args.quick else 3)
     dims = SIZES[size]
@@ -243,6 +246,11 @@ def main(argv: list[str] | None = None) -> int:
         "accuracies_agree": all(r["recall_accuracy"] == r["baseline_accuracy"] for r in rows),
         "seed": SEED,
     }
+    if args.quick:
+        # At F = M = 2^11 fixed costs (validation, duplicate detection) dominate: the targets
+        # are stated for the full size only, so the smoke run reports but does not judge.
+        for verdict in ("ratio_ok", "rss_ok"):
+            summary[verdict] = "not judged (smoke run)"
     command = "python benchmarks/bench_recall.py" + (" --quick" if args.quick else "") + (
         f" --repeats {args.repeats}" if args.repeats else "")
     from benchmarks._report import write_results
@@ -252,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
                          title="Strict recall vs chunked matmul + argmax")
     print(f"wrote {path}", file=sys.stderr)
     print(json.dumps(summary))
-    return 0 if summary["ratio_ok"] and summary["rss_ok"] else 1
+    if args.quick:
+        return 0
+    return 0 if summary["ratio_ok"] is True and summary["rss_ok"] is True else 1
 
 
 if __name__ == "__main__":

@@ -122,6 +122,45 @@ def _cmd_bound(args) -> int:
     return EXIT_OK
 
 
+def _cmd_construct(args) -> int:
+    from numerics.construct import ConstructionConfig, construct
+    from numerics.factset import FactSet
+    from numerics.mlp import save_mlp
+
+    factset = FactSet.load(args.file)
+    config = ConstructionConfig(code_dim=args.code_dim, projection=args.projection,
+                                activation=args.activation, slack=args.slack, seed=args.seed,
+                                device=args.device)
+    built = construct(factset, config, progress=_progress() and not args.json)
+    save_mlp(args.out, built.weights, built.metadata())
+    result = {**built.summary(factset.n_facts, factset.n_values), "out": str(args.out)}
+    emit(result, as_json=args.json, render=lambda r: _print_mapping(r))
+    return EXIT_OK
+
+
+def _cmd_verify(args) -> int:
+    import torch
+
+    from numerics.factset import FactSet
+    from numerics.mlp import GatedMLP, load_mlp
+    from numerics.recall import recall
+
+    factset = FactSet.load(args.file)
+    dtype = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
+    weights, _ = load_mlp(args.mlp, device=args.device, dtype=dtype)
+    if weights.dim != factset.dim:
+        from theory.errors import InvalidInputError
+        raise InvalidInputError(f"{args.mlp}: the MLP has dimension {weights.dim} but the fact "
+                                f"set has dimension {factset.dim}")
+    result = recall(GatedMLP(weights), factset, device=args.device, dtype=dtype,
+                    progress=_progress() and not args.json)
+    summary = {"recall": result.accuracy, "min_margin": result.min_margin,
+               "failed": list(result.failed), "dtype": args.dtype,
+               "params": weights.n_params, "params_per_fact": weights.n_params / factset.n_facts}
+    emit(summary, as_json=args.json, render=lambda r: _print_mapping(r))
+    return EXIT_OK if result.accuracy == 1.0 else EXIT_FAILED
+
+
 def _cmd_demo(args) -> int:
     from numerics.demo import DemoConfig, run_demo
 
@@ -174,6 +213,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--values", type=int, help="number of values M (default F)")
     sub.add_argument("--bits", type=float, required=True, help="bits per parameter b")
     sub.add_argument("--bijective", action="store_true", help="count bijections (M = F): log2 F!")
+
+    sub = verb("construct", "build a gated MLP that stores every fact (safetensors)", _cmd_construct)
+    sub.add_argument("file", help="fact-set .npz (keys, values, fact_map)")
+    sub.add_argument("--out", required=True, help="output MLP .safetensors path")
+    sub.add_argument("--code-dim", type=int, help="code dimension m (default: the smallest safe m)")
+    sub.add_argument("--projection", choices=("gaussian", "pca", "whitened"), default="gaussian")
+    sub.add_argument("--activation", choices=("silu", "gelu", "relu", "identity"), default="silu")
+    sub.add_argument("--slack", type=float, default=0.05, help="extra encoder unknowns (default 0.05)")
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, …")
+
+    sub = verb("verify", "check that an MLP file stores a fact set (exit 1 if recall < 1)", _cmd_verify)
+    sub.add_argument("file", help="fact-set .npz")
+    sub.add_argument("--mlp", required=True, help="MLP .safetensors file")
+    sub.add_argument("--dtype", choices=("float64", "float32", "bfloat16"), default="float64")
+    sub.add_argument("--device", default="cpu")
 
     sub = verb("demo", "the main job on a built-in default fact set", _cmd_demo)
     sub.add_argument("--dim", type=int, default=64)

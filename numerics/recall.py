@@ -25,10 +25,12 @@ from theory.validation import as_index_vector, as_matrix
 
 __all__ = ["RecallResult", "recall", "default_chunks"]
 
-#: Logits per (key chunk × value chunk) block of the default chunking. 2^21 logits is 8 MiB in
-#: float32 and 16 MiB in float64: measured on a 2-core AVX-512 CPU (F = M = 2^15, d = 128),
-#: blocks of 2^21 ran about 1.3–1.7× faster than blocks of 2^22–2^24, because the block is
-#: written by the matmul and read back by the max while it is still in cache.
+#: Logits per (key chunk × value chunk) block of the default chunking: 8 MiB in float32, 16 MiB
+#: in float64. Measured (``benchmarks/bench_recall.py --sweep``, 2-core AVX-512 CPU, F = M =
+#: 2^15, d = 128, h = 256): float32 took 0.95–1.0 s with blocks of 2^20–2^22 logits and
+#: 2.0–2.2 s with 2^24; float64 took 1.9–2.5 s with 2^20–2^21 and 4.1–4.4 s with 2^22–2^24.
+#: A block is written by the matmul and read back by the max, which is cheaper while it is
+#: small (presumably a cache effect; not measured directly).
 LOGIT_BLOCK = 2**21
 #: Largest default value chunk; the key chunk is then ``LOGIT_BLOCK // value_chunk``.
 MAX_VALUE_CHUNK = 2048
@@ -373,7 +375,7 @@ def recall(mlp: Callable[[Tensor], Tensor], factset: Any, *, key_chunk: int | No
     return RecallResult(
         accuracy=(n_facts - failed.size) / n_facts,
         margins=margins,
-        failed=tuple(int(i) for i in failed),
+        failed=tuple(failed.tolist()),
         min_margin=float(np.min(margins)),
         n_facts=int(n_facts),
         dtype=str(dtype).removeprefix("torch."),

@@ -1,0 +1,284 @@
+"""The encoder–decoder construction: any feasible fact set → one gated MLP storing every fact.
+
+Pipeline (paper §4; details derived here):
+
+1. **Decoder** (:mod:`theory.decoder`): project the values to ``m`` dimensions with ``P``
+   (d×m) and take the exact separators of the projected used values as codes ``c_j``.
+   ``m`` is chosen as the smallest code dimension whose projected decodability ρ(W) exceeds
+   an a-priori float32 rounding-error bound (``code_dim=None``), or fixed by the user.
+2. **Encoder** (:mod:`numerics.encoder`): random SiLU gate rows, up projection solved so that
+   every key hits its code: one Cholesky solve of an F×F kernel, refined.
+3. **Fold**: the encoder's code map (group t → coordinate t) times ``P`` is the down
+   projection, ``D[:, t·r + n] = P[:, t]``, so the result is one standard gated MLP
+   ``g(x) = D(σ(Gx) ⊙ Ax)`` with ``h = m·r`` hidden neurons and ``3·h·d`` parameters.
+4. **Checks**: recall in float64 (must be 1), and whether it survives float32 and bfloat16,
+   decided by casting the weights and the embeddings and checking every fact.
+
+Fact sets with an undecodable used value are refused (:class:`InfeasibleFactSetError`): the
+construction tries up to ``m = d`` with an orthogonal projection, which preserves ρ.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from numerics.encoder import EncoderSolution, solve_encoder
+from numerics.factset import FactSet
+from numerics.mlp import ACTIVATIONS, GatedMLP, GatedMLPWeights
+from numerics.recall import RecallResult, recall
+from theory.bounds import bits_per_param
+from theory.decoder import (PROJECTIONS, Decoder, build_decoder, float_forward_error_bound,
+                            projection_matrix)
+from theory.decodability import decodability
+from theory.errors import InfeasibleFactSetError, InvalidInputError
+from theory.validation import preview_indices
+
+__all__ = ["ConstructionConfig", "Construction", "construct", "choose_code_dim", "cast_recall"]
+
+#: Cancellation factor assumed before the encoder exists (measured after the build: about
+#: 2e2–3e2 on spherical sets with F = 2048, d = 64); it only sets the a-priori m.
+AMPLIFICATION_GUESS = 1e3
+#: Values screened when searching m (each against all values); the chosen m is then
+#: confirmed on every used value.
+SCREEN_VALUES = 256
+
+
+@dataclass(frozen=True)
+class ConstructionConfig:
+    """Settings of :func:`construct`.
+
+    code_dim : m, or None to choose it (smallest m with ρ(W) above the float32 bound)
+    projection : ``gaussian`` (default), ``pca`` or ``whitened``
+    activation : gate nonlinearity (default ``silu``, analytic: the measure-zero guarantee)
+    slack : extra unknowns in the encoder, r = ⌈(1 + slack) F / d⌉
+    bias : gate and up biases; None = only when a key is zero (g(0) = 0 otherwise)
+    seed : seeds the projection and the gate draw; the same seed gives the same weights
+    device : where the encoder solve and the recall checks run
+    """
+
+    code_dim: int | None = None
+    projection: str = "gaussian"
+    activation: str = "silu"
+    slack: float = 0.05
+    bias: bool | None = None
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self):
+        if self.projection not in PROJECTIONS:
+            raise InvalidInputError(f"projection {self.projection!r} is unknown; choose one of {list(PROJECTIONS)}")
+        ACTIVATIONS[self.activation]  # raises InvalidInputError for an unknown name
+        if self.code_dim is not None and (isinstance(self.code_dim, bool) or self.code_dim < 1):
+            raise InvalidInputError(f"code_dim must be a positive integer or None, got {self.code_dim!r}")
+        if not (math.isfinite(self.slack) and self.slack >= 0):
+            raise InvalidInputError(f"slack must be finite and ≥ 0, got {self.slack!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InvalidInputError(f"seed must be an integer ≥ 0, got {self.seed!r}")
+
+
+@dataclass(frozen=True)
+class Construction:
+    """A constructed MLP (float64 weights) and the evidence that it stores the fact set."""
+
+    weights: GatedMLPWeights
+    config: ConstructionConfig
+    code_dim: int
+    rho_projected: float
+    recall: RecallResult
+    float32: RecallResult
+    bf16: RecallResult
+    encoder: EncoderSolution
+    float32_error_bound: float
+    seconds: float
+
+    @property
+    def params(self) -> int:
+        return self.weights.n_params
+
+    @property
+    def hidden(self) -> int:
+        return self.weights.hidden
+
+    @property
+    def float32_ok(self) -> bool:
+        return self.float32.accuracy == 1.0
+
+    @property
+    def bf16_ok(self) -> bool:
+        return self.bf16.accuracy == 1.0
+
+    def summary(self, n_facts: int, n_values: int) -> dict:
+        """JSON-ready summary (the ``factmlp construct --json`` object)."""
+        return {
+            "recall": self.recall.accuracy,
+            "params": self.params,
+            "params_per_fact": self.params / n_facts,
+            "bits_per_param": bits_per_param(n_facts, n_values, self.params),
+            "hidden": self.hidden,
+            "code_dim": self.code_dim,
+            "min_margin": self.recall.min_margin,
+            "float32_ok": self.float32_ok,
+            "bf16_ok": self.bf16_ok,
+            "float32_min_margin": self.float32.min_margin,
+            "bf16_recall": self.bf16.accuracy,
+            "rho_projected": self.rho_projected,
+            "float32_error_bound": self.float32_error_bound,
+            "kernel_condition": self.encoder.kernel_condition,
+            "max_code_error": self.encoder.max_code_error,
+            "amplification": self.encoder.amplification,
+            "seconds": self.seconds,
+        }
+
+    def metadata(self) -> dict[str, str]:
+        """String metadata for the safetensors file."""
+        return {
+            "construction": "encdec",
+            "config": json.dumps(asdict(self.config), sort_keys=True),
+            "code_dim": str(self.code_dim),
+            "float32_ok": str(self.float32_ok).lower(),
+            "bf16_ok": str(self.bf16_ok).lower(),
+            "min_margin_float64": repr(self.recall.min_margin),
+            "min_margin_float32": repr(self.float32.min_margin),
+            "rho_projected": repr(self.rho_projected),
+        }
+
+
+def _nested_projection(values, used, kind: str, seed: int, code_dim: int) -> np.ndarray:
+    """P_m for the search over m: Gaussian projections are the first m columns of one seeded
+    d×d draw, so a larger m only adds coordinates (a vertex stays a vertex: decodability
+    can only improve with m)."""
+    d = values.shape[1]
+    if kind == "gaussian":
+        full = projection_matrix(values, d, kind="gaussian", seed=seed)
+        return full[:, :code_dim] * math.sqrt(d / code_dim)
+    return projection_matrix(values, code_dim, kind=kind, used=used)
+
+
+def _rho_target(n_facts: int, dim: int, slack: float) -> float:
+    group = math.ceil((1 + slack) * n_facts / dim)
+    return float_forward_error_bound(AMPLIFICATION_GUESS, group + dim, "float32")
+
+
+def choose_code_dim(values, fact_map, *, projection: str = "gaussian", seed: int = 0,
+                    rho_target: float, progress: bool = False) -> Decoder:
+    """The decoder with the smallest code dimension m whose projected used values have
+    ρ(W) ≥ ``rho_target``; falls back to m = d with an orthogonal projection (which keeps ρ).
+
+    Raises
+    ------
+    InfeasibleFactSetError
+        A used value is undecodable even at m = d: no MLP stores the fact set.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    used = np.unique(fact_map)
+    d = values.shape[1]
+    rng = np.random.default_rng(seed)
+    sample = used if used.size <= SCREEN_VALUES else np.sort(rng.choice(used, SCREEN_VALUES, replace=False))
+
+    def screen(m: int) -> bool:
+        W = values @ _nested_projection(values, used, projection, seed, m)
+        return decodability(W, indices=sample).rho >= rho_target
+
+    low, high = 1, d            # binary search: the smallest m that passes the screen
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (low, mid) if screen(mid) else (mid + 1, high)
+    m = low
+    while m < d:                # confirm on every used value; step up if one falls short
+        decoder = build_decoder(values, fact_map, _nested_projection(values, used, projection, seed, m),
+                                progress=progress)
+        if decoder.rho >= rho_target:
+            return decoder
+        m = min(d, m + max(1, m // 8))
+    return _full_dimension_decoder(values, fact_map, used, progress)
+
+
+def _full_dimension_decoder(values, fact_map, used, progress) -> Decoder:
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((values.shape[1],) * 2))
+    decoder = build_decoder(values, fact_map, q, progress=progress)
+    bad = used[~(decoder.rho_projected[used] > 0)]
+    if bad.size:
+        keys = np.flatnonzero(np.isin(fact_map, bad))
+        raise InfeasibleFactSetError(
+            f"infeasible fact set: values {preview_indices(bad)} lie in the convex hull of the "
+            f"other values (ρ = 0), so keys {preview_indices(keys)} mapped to them cannot be "
+            "decoded by any MLP", values=bad, keys=keys)
+    return decoder
+
+
+def _assemble(decoder: Decoder, enc: EncoderSolution, activation: str) -> GatedMLPWeights:
+    m, r = enc.up.shape[0], enc.group_size
+    P = torch.as_tensor(decoder.projection, device=enc.up.device)
+    return GatedMLPWeights(
+        gate=enc.gate_rows.repeat(m, 1),                # group t reuses the shared gate rows
+        up=enc.up.reshape(m * r, -1),
+        down=P.repeat_interleave(r, dim=1),             # column t·r + n is P[:, t]
+        activation=activation,
+        gate_bias=None if enc.gate_bias is None else enc.gate_bias.repeat(m),
+        up_bias=None if enc.up_bias is None else enc.up_bias.reshape(-1),
+    )
+
+
+def cast_recall(weights: GatedMLPWeights, factset: FactSet, dtype: torch.dtype,
+                device: str = "cpu") -> RecallResult:
+    """Recall with the weights, keys and values all cast to ``dtype``."""
+    return recall(GatedMLP(weights.to(device=device, dtype=dtype)), factset, device=device,
+                  dtype=dtype)
+
+
+def construct(factset: FactSet, config: ConstructionConfig = ConstructionConfig(), *,
+              progress: bool = False) -> Construction:
+    """Build a gated MLP that stores ``factset`` (see the module docstring).
+
+    Raises
+    ------
+    InfeasibleFactSetError
+        Some used value has ρ = 0 (the message names the values and the keys).
+    InvalidInputError
+        Bad configuration (e.g. ``code_dim`` > d).
+    SolverError
+        The encoder system is singular for this gate draw (a null event for SiLU gates).
+    """
+    start = time.perf_counter()
+    keys, values, fact_map = factset.keys, factset.values, factset.fact_map
+    d = factset.dim
+    if config.code_dim is not None and config.code_dim > d:
+        raise InvalidInputError(f"code_dim must be at most d = {d}, got {config.code_dim}")
+    if config.code_dim is None:
+        decoder = choose_code_dim(values, fact_map, projection=config.projection, seed=config.seed,
+                                  rho_target=_rho_target(factset.n_facts, d, config.slack),
+                                  progress=progress)
+    else:
+        used = factset.used_values
+        decoder = build_decoder(values, fact_map, _nested_projection(values, used, config.projection,
+                                                                     config.seed, config.code_dim),
+                                progress=progress)
+        if not decoder.decodable:
+            _full_dimension_decoder(values, fact_map, used, progress)  # raises if infeasible
+            raise InvalidInputError(
+                f"code_dim = {config.code_dim} is too small: projected values "
+                f"{preview_indices(used[~(decoder.rho_projected[used] > 0)])} become undecodable; "
+                "use a larger --code-dim or let it be chosen")
+
+    bias = bool(config.bias) if config.bias is not None else not keys.any(axis=1).all()
+    generator = torch.Generator().manual_seed(config.seed)
+    enc = solve_encoder(keys, decoder.codes[fact_map], activation=config.activation,
+                        slack=config.slack, bias=bias, generator=generator, device=config.device)
+    weights = _assemble(decoder, enc, config.activation)
+    mlp = GatedMLP(weights)
+    result64 = recall(mlp, factset, device=config.device, progress=progress)
+    return Construction(
+        weights=weights.to(device="cpu"), config=config, code_dim=decoder.code_dim,
+        rho_projected=decoder.rho, recall=result64,
+        float32=cast_recall(weights, factset, torch.float32, config.device),
+        bf16=cast_recall(weights, factset, torch.bfloat16, config.device),
+        encoder=enc,
+        float32_error_bound=float_forward_error_bound(enc.amplification, enc.group_size + d, "float32"),
+        seconds=time.perf_counter() - start,
+    )
