@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     size = "quick" if args.quick else "full"
     repeats = args.repeats or (2 if args.quick else 3)
     dims = SIZES[size]
+    load_start = os.getloadavg()[0]  # recorded: outside CPU load distorts the timings
     # Peak memory first, while this process is still lean (see the note at the imports).
     rss, hwm = {}, {}
     for dtype_name in DTYPE_NAMES:
@@ -245,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                       for r in rows),
         "accuracies_agree": all(r["recall_accuracy"] == r["baseline_accuracy"] for r in rows),
         "seed": SEED,
+        "loadavg_1min_start_end": f"{load_start:.2f} / {os.getloadavg()[0]:.2f}",
     }
     if args.quick:
         # At F = M = 2^11 fixed costs (validation, duplicate detection) dominate: the targets

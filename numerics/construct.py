@@ -15,7 +15,7 @@ Pipeline (paper §4; details derived here):
    decided by casting the weights and the embeddings and checking every fact.
 
 Fact sets with an undecodable used value are refused (:class:`InfeasibleFactSetError`): the
-construction tries up to ``m = d`` with an orthogonal projection, which preserves ρ.
+construction tries up to ``m = d`` with the identity projection, which preserves ρ.
 """
 
 from __future__ import annotations
@@ -200,8 +200,10 @@ def choose_code_dim(values, fact_map, *, projection: str = "gaussian", seed: int
 
 
 def _full_dimension_decoder(values, fact_map, used, progress) -> Decoder:
-    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((values.shape[1],) * 2))
-    decoder = build_decoder(values, fact_map, q, progress=progress)
+    # P = I: W = V, so the verdict is exactly theory.feasibility's on the same values (a random
+    # rotation keeps ρ in exact arithmetic, but values distinct only by rounding then get a
+    # different verdict from the one `factmlp check` reports).
+    decoder = build_decoder(values, fact_map, np.eye(values.shape[1]), progress=progress)
     bad = used[~(decoder.rho_projected[used] > 0)]
     if bad.size:
         keys = np.flatnonzero(np.isin(fact_map, bad))

@@ -21,7 +21,9 @@ solved by one Cholesky factorisation for all ``m`` right-hand sides, plus refine
 that re-solve with the factor against the residual of the *built* weights. ``Q`` is
 nonsingular iff Φ has full row rank; with an analytic gate (SiLU) and ``r d' ≥ F`` that fails
 only on a null set of keys and gates (``theory.failure_sets``). ``slack`` sets
-``r = ⌈(1 + slack) F / d'⌉``; more slack, better conditioning, more parameters. A ReLU gate
+``r = ⌈(1 + slack) F / d'⌉`` with ``d'`` the (numerical) rank of the features ``x_i`` (at most
+``d`` + 1: keys in a q-dimensional subspace give Φ rank ≤ r·q); more slack, better
+conditioning, more parameters. A ReLU gate
 gets its rows in ± pairs so that every nonzero key has active gates (a key with every gate
 off would be a zero row of Φ: singular with positive probability); its guarantee is then per
 activation pattern, not the analytic measure-zero argument.
@@ -59,10 +61,15 @@ class EncoderSolution:
     gate_bias : Tensor (r,) | None  shared gate bias b
     up : Tensor (m, r, d)           up rows A_t of each group
     up_bias : Tensor (m, r) | None  the coefficient of the constant feature (up bias)
-    kernel_condition : float        estimate of κ(Q) = κ(Φ)²
+    kernel_condition : float        dense: estimate of κ(Q) = κ(Φ)² (power iterations);
+                                    sparse: Lanczos estimate of κ(D⁻¹Q), D = diag(Q), the
+                                    Jacobi-preconditioned kernel CG solved (from its steps)
     max_code_error : float          max_i ‖c(k_i) − T_i‖ of the built weights (float64)
     amplification : float           max_i ‖Σ|terms|‖ / ‖c(k_i)‖: cancellation in the sums
-    refinements : int               refinement steps taken
+    refinements : int               refinement steps taken (dense; 0 for sparse)
+    method : str                    ``dense`` (this module) or ``sparse``
+                                    (:mod:`numerics.encoder_sparse`)
+    cg_iterations : int             conjugate-gradient iterations (sparse; 0 for dense)
     """
 
     gate_rows: Tensor
@@ -73,6 +80,8 @@ class EncoderSolution:
     max_code_error: float
     amplification: float
     refinements: int
+    method: str
+    cg_iterations: int
 
     @property
     def group_size(self) -> int:
@@ -124,7 +133,7 @@ def solve_encoder(keys, targets, *, activation: str = "silu", slack: float = 0.0
     keys, targets : array_like
         Targets of identical keys must be identical (they are for codes of a fact set).
     activation : gate nonlinearity, a name in ``numerics.mlp.ACTIVATIONS``
-    slack : float ≥ 0, extra unknowns: ``r = ⌈(1 + slack) F_unique / d'⌉``
+    slack : float ≥ 0, extra unknowns: ``r = ⌈(1 + slack) F_unique / d'⌉``, d' = rank of the features
     bias : add a gate bias and an up bias (needed to store facts at the zero key)
     generator : torch.Generator (CPU) for the gate draw; the same seed gives the same weights
     device : where the linear algebra runs
@@ -154,8 +163,10 @@ def solve_encoder(keys, targets, *, activation: str = "silu", slack: float = 0.0
 
     n_unique, dim = unique.shape
     key_scale = float(np.sqrt(np.mean(np.sum(unique**2, axis=1)))) or 1.0
-    width = dim + int(bias)
-    group = max(1, math.ceil((1.0 + slack) * n_unique / width))
+    # d' is the rank of the features x_i, not their length: keys spanning q < d dimensions
+    # give Φ rank ≤ r·(q + bias), so r must be sized by that rank or Q is singular.
+    width = int(np.linalg.matrix_rank(_features(torch.as_tensor(unique), key_scale, bias).numpy()))
+    group = max(1, math.ceil((1.0 + slack) * n_unique / max(width, 1)))
     # Gate pre-activations of order one whatever the scale of the keys.
     gate_rows = torch.randn(group, dim, generator=generator, dtype=torch.float64) / key_scale
     if activation == "relu":
@@ -206,5 +217,5 @@ def solve_encoder(keys, targets, *, activation: str = "silu", slack: float = 0.0
         up_bias=up_bias, kernel_condition=_condition_estimate(factor),
         max_code_error=float(error.max()),
         amplification=float((magnitude.norm(dim=1) / code_norm).max()),
-        refinements=refinements,
+        refinements=refinements, method="dense", cg_iterations=0,
     )

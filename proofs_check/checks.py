@@ -2,7 +2,10 @@
 
 from proofs_check import (  # noqa: F401
     counting_bound,
+    decoder_correctness,
+    measure_zero,
     minimax_rho,
+    param_count,
     readout_folding,
     rho_invariances,
     stirling,

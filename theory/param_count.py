@@ -1,0 +1,648 @@
+r"""Parameter count of the encoder–decoder construction, exact and asymptotic.
+
+The construction (paper §4; the layout is the project's "global solve") is one gated MLP
+:math:`g(x) = D(\sigma(Gx) \odot (Ax))` with :math:`G, A \in \mathbb{R}^{h\times d}`,
+:math:`D \in \mathbb{R}^{d\times h}`. The hidden units come in m groups, one per code
+coordinate; each group has the same r shared gate rows :math:`G_0 \in \mathbb{R}^{r\times d}`,
+its own up rows :math:`A_t \in \mathbb{R}^{r\times d}` and down columns all equal to
+:math:`P_{:,t}`. The linear system of group t has F equations (one per key) and r·d unknowns
+(the entries of :math:`A_t`), so it is solvable for every target only if :math:`rd \ge F`;
+the construction takes
+
+.. math::
+
+    r = \Bigl\lceil \frac{(1+s)F}{d} \Bigr\rceil, \qquad h = m\,r, \qquad
+    W = \underbrace{hd}_{G} + \underbrace{hd}_{A} + \underbrace{dh}_{D} = 3\,m\,d\,r
+    \quad (+\,2h + d \text{ with biases}).
+
+Symbols: F facts (keys), M values, d embedding dimension, m code dimension, s ≥ 0 the slack,
+r shared gate rows, h hidden width, W parameters (every stored scalar). Bucketed hook: B
+buckets of S keys, each with its own group of :math:`r_b = \lceil (1+s)S/d\rceil` shared gate
+rows per code coordinate, so :math:`h = B\,m\,r_b`.
+
+Asymptotics (derived here)
+--------------------------
+From :math:`(1+s)F/d \le r < (1+s)F/d + 1`:
+
+.. math::
+
+    3(1+s)\,m\,F \;\le\; W \;<\; 3(1+s)\,m\,F + 3md,
+
+so :math:`W \sim 3(1+s)mF` as F → ∞ (d and m fixed), **independent of d** to leading
+order. With the decoder's code dimension :math:`m = \lceil C \ln M / \rho^2\rceil`
+(:math:`\rho` the decodability of the values, C the projection constant) this is
+:math:`W = \Theta(F\log M/\rho^2)`, and against the counting bound
+:math:`W_{\min} = F\log_2 M / b` of :func:`theory.bounds.counting_bound`
+
+.. math::
+
+    \lim_{F\to\infty} \frac{W}{F\log_2 M / b}\Big|_{M = F}
+    = \frac{3(1+s)\,C\,b\,\ln 2}{\rho^2},
+
+a constant in F: the construction is within a constant factor of optimal when ρ = Θ(1) and
+b = O(1) (module docstring of :mod:`theory.bounds` for the precision assumption).
+
+Bucketing costs an additive :math:`< 3md` per bucket, i.e. up to :math:`3md/S` per fact; it
+keeps the leading term only if the bucket size S grows faster than d (with S ≤ d every
+bucket has :math:`r_b \ge 1` and the per-fact cost is at least 3md/S ≥ 3m).
+
+References
+----------
+arXiv 2512.00207 §4 (background ``paper.md`` §4): the construction and the claim
+"O(F log M) parameters, independent of d" are the paper's; the group layout, the slack, the
+exact count with the ceiling, the sandwich and the limit are derived here.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+import operator
+from dataclasses import dataclass
+from fractions import Fraction
+
+import sympy as sp
+
+from theory.bounds import counting_bound
+from theory.errors import InvalidInputError
+
+__all__ = [
+    "ParamCountFormula",
+    "BoundComparison",
+    "global_param_formula",
+    "bucketed_param_formula",
+    "shared_gate_rows",
+    "hidden_width",
+    "construction_params",
+    "bucketed_construction_params",
+    "params_per_fact",
+    "compare_with_counting_bound",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation at the public boundary
+# ---------------------------------------------------------------------------------------------
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidInputError(
+            f"{name} must be an integer ≥ 1, got {value!r} ({type(value).__name__})"
+        )
+    value = operator.index(value)
+    if value < 1:
+        raise InvalidInputError(f"{name} must be an integer ≥ 1, got {value}")
+    return value
+
+
+def _slack(value) -> Fraction:
+    """The slack as the exact rational the user means: ints and rationals exactly, a float as
+    the shortest decimal that round-trips (0.1 is 1/10), so the ceiling is applied exactly."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidInputError(
+            f"slack must be a finite real number ≥ 0, got {value!r} ({type(value).__name__})"
+        )
+    if isinstance(value, numbers.Rational):
+        exact = Fraction(int(value.numerator), int(value.denominator))
+    else:
+        as_float = float(value)
+        if not math.isfinite(as_float):
+            raise InvalidInputError(f"slack must be a finite real number ≥ 0, got {value!r}")
+        exact = Fraction(float.__repr__(as_float))
+    if exact < 0:
+        raise InvalidInputError(
+            f"slack must be ≥ 0 (r·d ≥ F is needed for every target to be reachable), got {value!r}"
+        )
+    return exact
+
+
+def _bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _ceil_fraction(x: Fraction) -> int:
+    return -((-x.numerator) // x.denominator)
+
+
+# ---------------------------------------------------------------------------------------------
+# Symbolic formulas (sympy)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParamCountFormula:
+    r"""The parameter count of one design as sympy expressions.
+
+    Attributes
+    ----------
+    design : str
+        ``"global"`` (one group of r shared gate rows per code coordinate, all F keys in one
+        system) or ``"bucketed"`` (B buckets of S keys, r_b rows per bucket and coordinate).
+    biases : bool
+        Whether the gate, up and down biases (h + h + d scalars) are counted.
+    gate_rows : sympy.Expr
+        r = ⌈(1+s)F/d⌉ (global) or r_b = ⌈(1+s)S/d⌉ (bucketed, per bucket).
+    hidden : sympy.Expr
+        h = m·r (global) or h = B·m·r_b (bucketed).
+    params : sympy.Expr
+        W = 3hd, plus 2h + d with biases.
+    leading : sympy.Expr
+        The leading-order term 3(1+s)·m·F (global) or 3(1+s)·m·B·S (bucketed).
+    lower, upper : sympy.Expr
+        Ceiling-free bounds with lower ≤ params < upper, from x ≤ ⌈x⌉ < x + 1.
+    F, d, m, slack : sympy.Symbol
+        Facts, dimension, code dimension (positive integers) and slack (nonnegative).
+    B, S : sympy.Symbol | None
+        Buckets and bucket size (bucketed design only).
+    """
+
+    design: str
+    biases: bool
+    gate_rows: sp.Expr
+    hidden: sp.Expr
+    params: sp.Expr
+    leading: sp.Expr
+    lower: sp.Expr
+    upper: sp.Expr
+    F: sp.Symbol
+    d: sp.Symbol
+    m: sp.Symbol
+    slack: sp.Symbol
+    B: sp.Symbol | None = None
+    S: sp.Symbol | None = None
+
+
+def _symbols():
+    F, d, m, B, S = sp.symbols("F d m B S", positive=True, integer=True)
+    slack = sp.Symbol("s", nonnegative=True)
+    return F, d, m, slack, B, S
+
+
+def global_param_formula(*, biases: bool = False) -> ParamCountFormula:
+    r"""The parameter count of the global design as a sympy formula in F, d, m and s.
+
+    .. math::
+
+        r = \Bigl\lceil \frac{(1+s)F}{d} \Bigr\rceil,\quad h = m r,\quad
+        W = 3hd \;(+\,2h + d),\qquad
+        3(1+s)mF \le W < 3(1+s)mF + 3md \;(\text{no biases}).
+
+    Symbols: F facts, d dimension, m code dimension, s slack, r shared gate rows, h hidden
+    width, W parameters.
+
+    Parameters
+    ----------
+    biases : bool
+        Count the biases b_G, b_A (h each) and b_D (d).
+
+    Returns
+    -------
+    ParamCountFormula
+
+    Raises
+    ------
+    InvalidInputError
+        If ``biases`` is not a bool.
+
+    Examples
+    --------
+    >>> pc = global_param_formula()
+    >>> pc.params
+    3*d*m*ceiling(F*(s + 1)/d)
+    >>> pc.params.subs({pc.F: 2048, pc.d: 64, pc.m: 16, pc.slack: 0})   # 3·(16·32)·64
+    98304
+    >>> pc.leading                              # 3(1 + s)·m·F
+    F*m*(3*s + 3)
+
+    References
+    ----------
+    arXiv 2512.00207 §4 (3hd parameters of a gated MLP); the group layout and the ceiling are
+    derived here.
+    """
+    return _global_formula(_bool("biases", biases))
+
+
+@functools.lru_cache(maxsize=2)
+def _global_formula(biases: bool) -> ParamCountFormula:
+    F, d, m, slack, _, _ = _symbols()
+    r = sp.ceiling((1 + slack) * F / d)
+    h = m * r
+    params = 3 * h * d + (2 * h + d if biases else 0)
+    leading = 3 * (1 + slack) * m * F
+    r_lo, r_hi = (1 + slack) * F / d, (1 + slack) * F / d + 1
+    lower = 3 * m * r_lo * d + (2 * m * r_lo + d if biases else 0)
+    upper = 3 * m * r_hi * d + (2 * m * r_hi + d if biases else 0)
+    return ParamCountFormula("global", biases, r, h, params, leading, sp.expand(lower),
+                             sp.expand(upper), F, d, m, slack)
+
+
+def bucketed_param_formula(*, biases: bool = False) -> ParamCountFormula:
+    r"""Hook for a bucketed design: B buckets of S keys, r_b shared gate rows per bucket.
+
+    .. math::
+
+        r_b = \Bigl\lceil \frac{(1+s)S}{d} \Bigr\rceil,\quad h = B\,m\,r_b,\quad
+        W = 3hd \;(+\,2h + d),\qquad
+        3(1+s)mBS \le W < 3(1+s)mBS + 3Bmd \;(\text{no biases}).
+
+    With B·S = F the leading term equals the global design's 3(1+s)mF, but the rounding
+    overhead is up to 3md per *bucket* (3md·F/S in all) instead of 3md once. Only the count
+    is stated here; whether a bucket's group can be solved on its own (gates that are off
+    outside the bucket) is the construction's business.
+
+    Parameters
+    ----------
+    biases : bool
+        Count the biases (2h + d).
+
+    Returns
+    -------
+    ParamCountFormula
+        ``design == "bucketed"``, with the symbols ``B`` and ``S`` set.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``biases`` is not a bool.
+
+    Examples
+    --------
+    >>> pc = bucketed_param_formula()
+    >>> pc.params
+    3*B*d*m*ceiling(S*(s + 1)/d)
+    >>> pc.params.subs({pc.B: 32, pc.S: 64, pc.d: 64, pc.m: 16, pc.slack: 0})  # = global, F = 2048
+    98304
+
+    References
+    ----------
+    arXiv 2512.00207 §4 (buckets and gadgets, per the summaries); the count is derived here.
+    """
+    return _bucketed_formula(_bool("biases", biases))
+
+
+@functools.lru_cache(maxsize=2)
+def _bucketed_formula(biases: bool) -> ParamCountFormula:
+    F, d, m, slack, B, S = _symbols()
+    r = sp.ceiling((1 + slack) * S / d)
+    h = B * m * r
+    params = 3 * h * d + (2 * h + d if biases else 0)
+    leading = 3 * (1 + slack) * m * B * S
+    r_lo, r_hi = (1 + slack) * S / d, (1 + slack) * S / d + 1
+    lower = 3 * B * m * r_lo * d + (2 * B * m * r_lo + d if biases else 0)
+    upper = 3 * B * m * r_hi * d + (2 * B * m * r_hi + d if biases else 0)
+    return ParamCountFormula("bucketed", biases, r, h, params, leading, sp.expand(lower),
+                             sp.expand(upper), F, d, m, slack, B, S)
+
+
+@dataclass(frozen=True)
+class BoundComparison:
+    r"""The construction's parameter count against the counting bound, as sympy limits.
+
+    Attributes
+    ----------
+    params : sympy.Expr
+        W with m = ⌈C ln M/ρ²⌉ substituted and M = F: 3d·⌈C ln F/ρ²⌉·⌈(1+s)F/d⌉.
+    bound : sympy.Expr
+        The counting bound's W_min at M = F: F ln F/(b ln 2), or ln F!/(b ln 2) when
+        bijective (from :func:`theory.bounds.counting_bound`, not retyped).
+    ratio : sympy.Expr
+        params / bound.
+    limit : sympy.Expr
+        lim ratio as F → ∞, by the squeeze theorem: the common value of ``lower_limit`` and
+        ``upper_limit`` (``sympy.nan`` if they differ, which would be a bug).
+    lower_limit, upper_limit : sympy.Expr
+        ``sympy.limit`` of the ceiling-free lower bound 3(1+s)(C ln F/ρ²)F and upper bound
+        3(C ln F/ρ² + 1)((1+s)F + d) on W, over the bound. These do not rely on sympy's
+        handling of ceilings.
+    direct_limit : sympy.Expr | None
+        ``sympy.limit(ratio, F, oo)`` on the expression with ceilings, or None where sympy
+        raises NotImplementedError (it does for the bijective bound, whose ln F! meets the
+        AccumBounds sympy substitutes for a ceiling).
+    expected : sympy.Expr
+        3(1+s)·C·b·ln 2/ρ², the closed form derived in the module docstring.
+    F, d, slack, C, rho, b : sympy.Symbol
+    bijective : bool
+    """
+
+    params: sp.Expr
+    bound: sp.Expr
+    ratio: sp.Expr
+    limit: sp.Expr
+    lower_limit: sp.Expr
+    upper_limit: sp.Expr
+    direct_limit: sp.Expr | None
+    expected: sp.Expr
+    F: sp.Symbol
+    d: sp.Symbol
+    slack: sp.Symbol
+    C: sp.Symbol
+    rho: sp.Symbol
+    b: sp.Symbol
+    bijective: bool
+
+
+def compare_with_counting_bound(*, bijective: bool = False) -> BoundComparison:
+    r"""Limit of the construction's W over the counting bound as F → ∞ (M = F), by sympy.
+
+    .. math::
+
+        W = 3d\Bigl\lceil \frac{C\ln M}{\rho^2}\Bigr\rceil\Bigl\lceil\frac{(1+s)F}{d}\Bigr\rceil,
+        \qquad
+        \lim_{F\to\infty} \frac{W}{F\log_2 M/b}\Big|_{M=F} = \frac{3(1+s)\,C\,b\ln 2}{\rho^2}.
+
+    For bijections the bound is :math:`\log_2 F!/b \sim F\log_2 F/b` and the limit is the
+    same. Symbols: C the projection constant of the decoder (m = ⌈C ln M/ρ²⌉), ρ the
+    decodability, b bits per parameter, s slack, d dimension (fixed as F grows).
+
+    Parameters
+    ----------
+    bijective : bool
+        Compare with the bijection bound log2(F!)/b instead of F log2(M)/b.
+
+    Returns
+    -------
+    BoundComparison
+
+    Raises
+    ------
+    InvalidInputError
+        If ``bijective`` is not a bool.
+
+    Examples
+    --------
+    >>> cmp = compare_with_counting_bound()
+    >>> sp.simplify(cmp.limit - cmp.expected)
+    0
+    >>> cmp.expected                            # sympy distributes the 3 into (1 + s)
+    C*b*(3*s + 3)*log(2)/rho**2
+
+    References
+    ----------
+    arXiv 2512.00207 (optimality "for some embeddings"); background §3–4. The form of m is
+    the paper's (m ≈ C log M/ρ²); the limit is derived here.
+    """
+    return _compare(_bool("bijective", bijective))
+
+
+@functools.lru_cache(maxsize=2)
+def _compare(bijective: bool) -> BoundComparison:
+    cb = counting_bound(bijective=bijective)
+    pc = global_param_formula()
+    F, d, slack = pc.F, pc.d, pc.slack
+    C, rho = sp.symbols("C rho", positive=True)
+    b = cb.b
+    # Same symbol for F in both formulas (same name and assumptions), checked rather than assumed.
+    assert cb.F == F, (cb.F, F)
+    bound = cb.w_min.subs(cb.M, F)
+    m_exact = sp.ceiling(C * sp.log(F) / rho**2)
+    m_real = C * sp.log(F) / rho**2
+    params = pc.params.subs(pc.m, m_exact)
+    ratio = params / bound
+    # m_real ≤ m_exact < m_real + 1 and (1+s)F/d ≤ r < (1+s)F/d + 1 sandwich W.
+    lower = 3 * (1 + slack) * m_real * F
+    upper = 3 * (m_real + 1) * ((1 + slack) * F + d)
+    lower_limit = sp.limit(lower / bound, F, sp.oo)
+    upper_limit = sp.limit(upper / bound, F, sp.oo)
+    squeezed = lower_limit if sp.simplify(lower_limit - upper_limit) == 0 else sp.nan
+    try:
+        direct = sp.limit(ratio, F, sp.oo)
+    except NotImplementedError:
+        direct = None
+    return BoundComparison(
+        params=params,
+        bound=bound,
+        ratio=ratio,
+        limit=squeezed,
+        lower_limit=lower_limit,
+        upper_limit=upper_limit,
+        direct_limit=direct,
+        expected=3 * (1 + slack) * C * b * sp.log(2) / rho**2,
+        F=F, d=d, slack=slack, C=C, rho=rho, b=b, bijective=bijective,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers (exact integer arithmetic)
+# ---------------------------------------------------------------------------------------------
+
+
+def shared_gate_rows(n_facts: int, dim: int, slack=0) -> int:
+    r"""Shared gate rows per code coordinate: :math:`r = \lceil (1+s)F/d \rceil`, exactly.
+
+    .. math::
+
+        r = \Bigl\lceil \frac{(1+s)F}{d} \Bigr\rceil \quad(\text{so } rd \ge (1+s)F \ge F)
+
+    The slack is read as the exact rational it prints as (0.1 is 1/10), so
+    (1 + 0.1)·10/1 = 11 gives r = 11, not the 12 a float ceiling of 11.000000000000002 gives.
+
+    Parameters
+    ----------
+    n_facts : int
+        F ≥ 1.
+    dim : int
+        d ≥ 1.
+    slack : real
+        s ≥ 0, finite.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InvalidInputError
+        If F or d is not an integer ≥ 1, or s is not a finite real ≥ 0.
+
+    Examples
+    --------
+    >>> shared_gate_rows(2048, 64)
+    32
+    >>> shared_gate_rows(10, 1, 0.1)
+    11
+    >>> shared_gate_rows(2048, 64, 0.1)        # ⌈35.2⌉
+    36
+
+    References
+    ----------
+    Derived here (the global-solve layout of background §4).
+    """
+    n_facts = _positive_int("n_facts", n_facts)
+    dim = _positive_int("dim", dim)
+    return _ceil_fraction((1 + _slack(slack)) * n_facts / dim)
+
+
+def hidden_width(n_facts: int, dim: int, code_dim: int, slack=0) -> int:
+    r"""Hidden width of the global design: :math:`h = m \lceil (1+s)F/d \rceil`.
+
+    Parameters
+    ----------
+    n_facts, dim, code_dim : int
+        F, d, m ≥ 1.
+    slack : real
+        s ≥ 0.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InvalidInputError
+        On a non-positive or non-integer F, d, m, or an invalid slack.
+
+    Examples
+    --------
+    >>> hidden_width(2048, 64, 16)
+    512
+
+    References
+    ----------
+    Derived here.
+    """
+    code_dim = _positive_int("code_dim", code_dim)
+    return code_dim * shared_gate_rows(n_facts, dim, slack)
+
+
+def construction_params(n_facts: int, dim: int, code_dim: int, slack=0,
+                        biases: bool = False) -> int:
+    r"""Parameters of the global design, every stored scalar, with the ceiling applied exactly.
+
+    .. math::
+
+        W = 3\,h\,d \;(+\,2h + d \text{ with biases}),\qquad
+        h = m\Bigl\lceil \frac{(1+s)F}{d} \Bigr\rceil
+
+    Gate G and up A are h×d, down D is d×h (the decoder's projection P is folded into D).
+
+    Parameters
+    ----------
+    n_facts : int
+        F ≥ 1 facts.
+    dim : int
+        d ≥ 1.
+    code_dim : int
+        m ≥ 1.
+    slack : real
+        s ≥ 0 (read exactly, see :func:`shared_gate_rows`).
+    biases : bool
+        Add the gate and up biases (h each) and the down bias (d).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InvalidInputError
+        On an invalid F, d, m, slack or ``biases``.
+
+    Examples
+    --------
+    >>> construction_params(2048, 64, 16)              # 3 · 512 · 64
+    98304
+    >>> construction_params(2048, 64, 16, 0.1)         # h = 16 · 36 = 576
+    110592
+    >>> construction_params(2048, 64, 16, biases=True) # + 512 + 512 + 64
+    99392
+
+    References
+    ----------
+    arXiv 2512.00207 §4 (3hd parameters); the layout and count are derived here.
+    """
+    biases = _bool("biases", biases)
+    h = hidden_width(n_facts, dim, code_dim, slack)
+    d = _positive_int("dim", dim)
+    return 3 * h * d + (2 * h + d if biases else 0)
+
+
+def bucketed_construction_params(n_buckets: int, bucket_size: int, dim: int, code_dim: int,
+                                 slack=0, biases: bool = False) -> int:
+    r"""Parameters of the bucketed design (the hook of :func:`bucketed_param_formula`).
+
+    .. math::
+
+        W = 3\,h\,d \;(+\,2h + d),\qquad h = B\,m\Bigl\lceil \frac{(1+s)S}{d} \Bigr\rceil
+
+    Parameters
+    ----------
+    n_buckets : int
+        B ≥ 1.
+    bucket_size : int
+        S ≥ 1 keys per bucket (B·S ≥ F covers every key).
+    dim, code_dim : int
+        d, m ≥ 1.
+    slack : real
+        s ≥ 0.
+    biases : bool
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InvalidInputError
+        On an invalid argument.
+
+    Examples
+    --------
+    >>> bucketed_construction_params(32, 64, 64, 16)   # = construction_params(2048, 64, 16)
+    98304
+    >>> bucketed_construction_params(256, 8, 64, 16)   # S < d: r_b = 1, 8× the global count
+    786432
+
+    References
+    ----------
+    Derived here.
+    """
+    n_buckets = _positive_int("n_buckets", n_buckets)
+    biases = _bool("biases", biases)
+    h = n_buckets * hidden_width(bucket_size, dim, code_dim, slack)
+    d = _positive_int("dim", dim)
+    return 3 * h * d + (2 * h + d if biases else 0)
+
+
+def params_per_fact(n_facts: int, dim: int, code_dim: int, slack=0,
+                    biases: bool = False) -> float:
+    r"""Parameters per fact of the global design: :math:`W / F` (→ 3(1+s)m as F → ∞).
+
+    .. math::
+
+        \frac{W}{F} = \frac{3\,d\,m}{F}\Bigl\lceil \frac{(1+s)F}{d} \Bigr\rceil
+        \in \Bigl[3(1+s)m,\; 3(1+s)m + \frac{3md}{F}\Bigr)
+
+    Parameters
+    ----------
+    n_facts, dim, code_dim : int
+        F, d, m ≥ 1.
+    slack : real
+        s ≥ 0.
+    biases : bool
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InvalidInputError
+        On an invalid argument.
+
+    Examples
+    --------
+    >>> params_per_fact(2048, 64, 16)          # 3 · 16
+    48.0
+    >>> params_per_fact(2048, 64, 16, 0.1)     # 110592 / 2048
+    54.0
+
+    References
+    ----------
+    Derived here.
+    """
+    total = construction_params(n_facts, dim, code_dim, slack, biases)
+    return total / n_facts
