@@ -6,8 +6,17 @@ Pipeline (paper §4; details derived here):
    (d×m) and take the exact separators of the projected used values as codes ``c_j``.
    ``m`` is chosen as the smallest code dimension whose projected decodability ρ(W) exceeds
    an a-priori float32 rounding-error bound (``code_dim=None``), or fixed by the user.
-2. **Encoder** (:mod:`numerics.encoder`): random SiLU gate rows, up projection solved so that
-   every key hits its code: one Cholesky solve of an F×F kernel, refined.
+2. **Encoder**: random gate rows, up projection solved so that every key hits its code.
+   ``dense`` (:mod:`numerics.encoder`): SiLU gates on whitened keys, one Cholesky solve of
+   an F×F kernel, refined; ``sparse`` (:mod:`numerics.encoder_sparse`): threshold-ReLU
+   gates each on for a small cap (bucket) of keys, a sparse kernel solved by conjugate
+   gradients in O(pFd) memory. ``auto`` takes dense up to ``DENSE_MAX_KEYS`` distinct keys
+   (the kernel and its factor take 2·8·F² bytes: 4.3 GB at 2^14) and sparse beyond. If the
+   solve fails for a gate draw (a :class:`SolverError`), it is repeated up to
+   ``ENCODER_ATTEMPTS`` times with a fresh draw and 50% more gate rows; if every attempt
+   fails, ``auto`` falls back (up to ``SPLINE_MAX_KEYS`` distinct keys) to ``spline`` (:mod:`numerics.encoder_spline`: linear
+   interpolation of the codes along one direction, no linear system, m·F ReLU gates), which
+   succeeds for any distinct keys. The attempts are reported.
 3. **Fold**: the encoder's code map (group t → coordinate t) times ``P`` is the down
    projection, ``D[:, t·r + n] = P[:, t]``, so the result is one standard gated MLP
    ``g(x) = D(σ(Gx) ⊙ Ax)`` with ``h = m·r`` hidden neurons and ``3·h·d`` parameters.
@@ -29,6 +38,8 @@ import numpy as np
 import torch
 
 from numerics.encoder import EncoderSolution, solve_encoder
+from numerics.encoder_sparse import solve_encoder_sparse
+from numerics.encoder_spline import solve_encoder_spline
 from numerics.factset import FactSet
 from numerics.mlp import ACTIVATIONS, GatedMLP, GatedMLPWeights
 from numerics.recall import RecallResult, recall
@@ -36,7 +47,8 @@ from theory.bounds import bits_per_param
 from theory.decoder import (PROJECTIONS, Decoder, build_decoder, float_forward_error_bound,
                             projection_matrix)
 from theory.decodability import decodability
-from theory.errors import InfeasibleFactSetError, InvalidInputError
+from theory.errors import InfeasibleFactSetError, InvalidInputError, SolverError
+from theory.param_count import encoder_gate_rows
 from theory.validation import preview_indices
 
 __all__ = ["ConstructionConfig", "Construction", "construct", "choose_code_dim", "cast_recall"]
@@ -44,6 +56,14 @@ __all__ = ["ConstructionConfig", "Construction", "construct", "choose_code_dim",
 #: Cancellation factor assumed before the encoder exists (measured after the build: about
 #: 2e2–3e2 on spherical sets with F = 2048, d = 64); it only sets the a-priori m.
 AMPLIFICATION_GUESS = 1e3
+#: Largest number of distinct keys the ``auto`` encoder solves densely.
+DENSE_MAX_KEYS = 2**14
+#: Largest number of distinct keys the ``auto`` encoder hands to the spline fallback (it
+#: has m·F hidden neurons and evaluates F×F gate values).
+SPLINE_MAX_KEYS = 2**12
+#: Gate draws tried before a SolverError is passed on; each retry has 50% more gate rows.
+ENCODER_ATTEMPTS = 3
+ENCODERS = ("auto", "dense", "sparse", "spline")
 #: Values screened when searching m (each against all values); the chosen m is then
 #: confirmed on every used value.
 SCREEN_VALUES = 256
@@ -55,8 +75,10 @@ class ConstructionConfig:
 
     code_dim : m, or None to choose it (smallest m with ρ(W) above the float32 bound)
     projection : ``gaussian`` (default), ``pca`` or ``whitened``
-    activation : gate nonlinearity (default ``silu``, analytic: the measure-zero guarantee)
-    slack : extra unknowns in the encoder, r = ⌈(1 + slack) F / d⌉
+    activation : gate nonlinearity (default ``silu``, analytic: the measure-zero guarantee);
+        the sparse and spline encoders always use thresholded ReLU gates
+    slack : extra unknowns in the encoder (:func:`theory.param_count.encoder_gate_rows`)
+    encoder : ``auto`` (default), ``dense``, ``sparse`` or ``spline`` (module docstring)
     bias : gate and up biases; None = only when a key is zero (g(0) = 0 otherwise)
     seed : seeds the projection and the gate draw; the same seed gives the same weights
     device : where the encoder solve and the recall checks run
@@ -66,6 +88,7 @@ class ConstructionConfig:
     projection: str = "gaussian"
     activation: str = "silu"
     slack: float = 0.05
+    encoder: str = "auto"
     bias: bool | None = None
     seed: int = 0
     device: str = "cpu"
@@ -74,6 +97,8 @@ class ConstructionConfig:
         if self.projection not in PROJECTIONS:
             raise InvalidInputError(f"projection {self.projection!r} is unknown; choose one of {list(PROJECTIONS)}")
         ACTIVATIONS[self.activation]  # raises InvalidInputError for an unknown name
+        if self.encoder not in ENCODERS:
+            raise InvalidInputError(f"encoder {self.encoder!r} is unknown; choose one of {list(ENCODERS)}")
         if self.code_dim is not None and (isinstance(self.code_dim, bool) or self.code_dim < 1):
             raise InvalidInputError(f"code_dim must be a positive integer or None, got {self.code_dim!r}")
         if not (math.isfinite(self.slack) and self.slack >= 0):
@@ -94,6 +119,7 @@ class Construction:
     float32: RecallResult
     bf16: RecallResult
     encoder: EncoderSolution
+    encoder_attempts: int
     float32_error_bound: float
     seconds: float
 
@@ -122,6 +148,7 @@ class Construction:
             "bits_per_param": bits_per_param(n_facts, n_values, self.params),
             "hidden": self.hidden,
             "code_dim": self.code_dim,
+            "activation": self.weights.activation,
             "min_margin": self.recall.min_margin,
             "float32_ok": self.float32_ok,
             "bf16_ok": self.bf16_ok,
@@ -129,6 +156,8 @@ class Construction:
             "bf16_recall": self.bf16.accuracy,
             "rho_projected": self.rho_projected,
             "float32_error_bound": self.float32_error_bound,
+            "encoder": self.encoder.method,
+            "encoder_attempts": self.encoder_attempts,
             "kernel_condition": self.encoder.kernel_condition,
             "max_code_error": self.encoder.max_code_error,
             "amplification": self.encoder.amplification,
@@ -141,6 +170,7 @@ class Construction:
             "construction": "encdec",
             "config": json.dumps(asdict(self.config), sort_keys=True),
             "code_dim": str(self.code_dim),
+            "encoder": self.encoder.method,
             "float32_ok": str(self.float32_ok).lower(),
             "bf16_ok": str(self.bf16_ok).lower(),
             "min_margin_float64": repr(self.recall.min_margin),
@@ -161,8 +191,45 @@ def _nested_projection(values, used, kind: str, seed: int, code_dim: int) -> np.
 
 
 def _rho_target(n_facts: int, dim: int, slack: float) -> float:
-    group = math.ceil((1 + slack) * n_facts / dim)
+    group = encoder_gate_rows(n_facts, dim, slack)
     return float_forward_error_bound(AMPLIFICATION_GUESS, group + dim, "float32")
+
+
+def _solve(keys: np.ndarray, targets: np.ndarray, config: ConstructionConfig, bias: bool,
+           rho_projected: float) -> tuple[EncoderSolution, int]:
+    """The encoder chosen by ``config.encoder``, with the retries and the fallback of the
+    module docstring; returns the solution and the number of solves tried.
+
+    The codes must be hit to ``min(1e-6, ρ(W)/100)`` (relative): 1% of the code-error budget
+    of :mod:`theory.decoder`, so float64 decoding is certain, and at most 1e-6."""
+    tolerance = min(1e-6, rho_projected / 100)
+    generator = torch.Generator().manual_seed(config.seed)
+    kind = config.encoder
+    n_unique = len(np.unique(keys, axis=0))
+    if kind == "auto":
+        kind = "sparse" if n_unique > DENSE_MAX_KEYS else "dense"
+    fallback = config.encoder == "auto" and kind == "dense" and n_unique <= SPLINE_MAX_KEYS
+    if kind == "spline":
+        return solve_encoder_spline(keys, targets, generator=generator, device=config.device,
+                                    tolerance=tolerance), 1
+    if kind == "sparse" and bias:
+        raise InvalidInputError("the sparse encoder has no biases, so it cannot store a fact at "
+                                "the zero key; use encoder='dense'")
+    slack = config.slack
+    for attempt in range(1, ENCODER_ATTEMPTS + 1):
+        try:
+            if kind == "sparse":
+                return solve_encoder_sparse(keys, targets, slack=slack, generator=generator,
+                                            device=config.device, tolerance=tolerance), attempt
+            return solve_encoder(keys, targets, activation=config.activation, slack=slack,
+                                 bias=bias, generator=generator, device=config.device,
+                                 tolerance=tolerance), attempt
+        except SolverError:
+            if attempt == ENCODER_ATTEMPTS and not fallback:
+                raise
+            slack = 1.5 * (1 + slack) - 1
+    return solve_encoder_spline(keys, targets, generator=generator, device=config.device,
+                                tolerance=tolerance), ENCODER_ATTEMPTS + 1
 
 
 def choose_code_dim(values, fact_map, *, projection: str = "gaussian", seed: int = 0,
@@ -245,7 +312,9 @@ def construct(factset: FactSet, config: ConstructionConfig = ConstructionConfig(
     InvalidInputError
         Bad configuration (e.g. ``code_dim`` > d).
     SolverError
-        The encoder system is singular for this gate draw (a null event for SiLU gates).
+        The encoder failed on every one of ``ENCODER_ATTEMPTS`` gate draws (for SiLU gates a
+        singular system is a null event; the identity gate cannot store more than
+        d'(d'+1)/2 generic facts).
     """
     start = time.perf_counter()
     keys, values, fact_map = factset.keys, factset.values, factset.fact_map
@@ -269,10 +338,8 @@ def construct(factset: FactSet, config: ConstructionConfig = ConstructionConfig(
                 "use a larger --code-dim or let it be chosen")
 
     bias = bool(config.bias) if config.bias is not None else not keys.any(axis=1).all()
-    generator = torch.Generator().manual_seed(config.seed)
-    enc = solve_encoder(keys, decoder.codes[fact_map], activation=config.activation,
-                        slack=config.slack, bias=bias, generator=generator, device=config.device)
-    weights = _assemble(decoder, enc, config.activation)
+    enc, attempts = _solve(keys, decoder.codes[fact_map], config, bias, decoder.rho)
+    weights = _assemble(decoder, enc, config.activation if enc.method == "dense" else "relu")
     mlp = GatedMLP(weights)
     result64 = recall(mlp, factset, device=config.device, progress=progress)
     return Construction(
@@ -280,7 +347,7 @@ def construct(factset: FactSet, config: ConstructionConfig = ConstructionConfig(
         rho_projected=decoder.rho, recall=result64,
         float32=cast_recall(weights, factset, torch.float32, config.device),
         bf16=cast_recall(weights, factset, torch.bfloat16, config.device),
-        encoder=enc,
+        encoder=enc, encoder_attempts=attempts,
         float32_error_bound=float_forward_error_bound(enc.amplification, enc.group_size + d, "float32"),
         seconds=time.perf_counter() - start,
     )

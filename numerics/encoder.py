@@ -1,35 +1,49 @@
-"""The encoder: gate rows fixed at random, the up projection solved so every key hits its code.
+"""The dense encoder: gate rows fixed at random, the up projection solved so every key hits its code.
 
 Layout (``h = m·r`` hidden neurons in ``m`` groups of ``r``): every group shares the same
 random gate rows ``G0 ∈ R^{r×d}`` (and gate bias ``b``), group ``t`` has its own up rows
-``A_t ∈ R^{r×d'}`` and feeds code coordinate ``t``:
+``A_t`` and feeds code coordinate ``t``:
 
 .. math::
 
-    c_t(k) = \\sum_{n=1}^{r} σ(g_n \\cdot k + b_n)\\,(a_{t,n} \\cdot x), \\qquad
-    x = k \\text{ (or } [k; s] \\text{ with an up bias)} .
+    c_t(k) = \\sum_{n=1}^{r} σ(g_n \\cdot k + b_n)\\,(a_{t,n} \\cdot k + b'_{t,n}) .
 
-"Every key hits its code" is, per coordinate, the linear system ``Φ vec(A_t) = T[:, t]`` with
-``Φ_i = σ(G0 k_i + b) ⊗ x_i`` (F × r d'). We take its min-norm solution through the kernel
+**Whitened coordinates.** The solve runs on whitened keys ``z = Bᵀk ∈ R^q`` with
+``B = V_q Σ_q^{-1} \\sqrt{F}`` from the SVD ``K = U Σ Vᵀ`` of the distinct keys, ``q`` their
+numerical rank (singular values above ``RANK_TOL·σ_max``), so that ``(1/F) Σ_i z_i z_iᵀ = I``.
+Gate rows are drawn in these coordinates (``N(0, s²/q)``, :func:`gate_scale` s) and
+both gate and up rows are folded back, ``G = G_z Bᵀ``, ``A = A_z Bᵀ``: the returned MLP acts on
+the original keys. Whitening is what keeps the kernel below well-conditioned for anisotropic
+keys (a prescribed condition number κ(K) = 10⁴ enters the kernel as κ² ≈ 10⁸ otherwise, and
+its Cholesky factorisation fails), and it sizes the group by the rank of the keys, not by d.
+
+**The system.** Per code coordinate, "every key hits its code" is ``Φ vec(A_t) = T[:, t]``
+with ``Φ_i = σ(G_z z_i + b) ⊗ x_i`` (F × r d'), ``x_i = z_i`` or ``[z_i; 1]`` with biases,
+``d' = q + [bias]``. We take its min-norm solution through the kernel
 
 .. math::
 
-    Q = ΦΦ^\\top = (S S^\\top) ∘ (X X^\\top), \\quad S = σ(K G_0^\\top + b), \\qquad
+    Q = ΦΦ^\\top = (S S^\\top) ∘ (X X^\\top), \\quad S = σ(Z G_z^\\top + b), \\qquad
     α = Q^{-1} T, \\quad A_t = S^\\top \\operatorname{diag}(α_{:,t})\\, X ,
 
-solved by one Cholesky factorisation for all ``m`` right-hand sides, plus refinement steps
-that re-solve with the factor against the residual of the *built* weights. ``Q`` is
-nonsingular iff Φ has full row rank; with an analytic gate (SiLU) and ``r d' ≥ F`` that fails
-only on a null set of keys and gates (``theory.failure_sets``). ``slack`` sets
-``r = ⌈(1 + slack) F / d'⌉`` with ``d'`` the (numerical) rank of the features ``x_i`` (at most
-``d`` + 1: keys in a q-dimensional subspace give Φ rank ≤ r·q); more slack, better
-conditioning, more parameters. A ReLU gate
-gets its rows in ± pairs so that every nonzero key has active gates (a key with every gate
-off would be a zero row of Φ: singular with positive probability); its guarantee is then per
-activation pattern, not the analytic measure-zero argument.
+solved by one Cholesky factorisation for all ``m`` right-hand sides. If the factorisation
+fails (near-duplicate keys with one code make ``Q`` numerically singular, though the system
+is consistent), ``Q + δI`` is factored instead with the smallest ``δ`` in
+``REGULARISATION_STEPS`` (relative to the mean diagonal) that succeeds. Refinement steps
+then re-solve with the factor against the residual of the *built* weights, and the codes of
+the returned weights are checked: a miss above ``tolerance`` is a :class:`SolverError`,
+never a silently wrong MLP.
 
-Identical keys share a row and a code, so they are solved once. Memory: one F×F kernel
-(plus its factor), O(F² ) time for the products and O(F³/3) for the factorisation.
+**Group size** ``r`` (:func:`theory.param_count.encoder_gate_rows`): enough unknowns for the
+rank of Φ, ``(1 + slack)·F`` of them: ``r·d'`` for an analytic gate (SiLU, GELU); ReLU gets its
+rows in ± pairs, so that every nonzero key has active gates (a key with every gate off would
+be a zero row of Φ: singular with positive probability), and relu(z) − relu(−z) = z makes the
+pairs' features obey p(p−1)/2 linear relations; the identity gate spans quadratic forms only.
+With an analytic gate, ``Q`` is nonsingular except on a null set of keys and gates
+(``theory.failure_sets``); the ReLU guarantee is per activation pattern.
+
+Identical keys share a row and a code, so they are solved once. Memory: one F×F kernel and
+its factor; O(F²(r + d)) time for the products and O(F³/3) for the factorisation.
 """
 
 from __future__ import annotations
@@ -43,17 +57,26 @@ from torch import Tensor
 
 from numerics.mlp import ACTIVATIONS
 from theory.errors import InvalidInputError, SolverError
+from theory.param_count import encoder_gate_rows
 
-__all__ = ["EncoderSolution", "solve_encoder"]
+__all__ = ["EncoderSolution", "solve_encoder", "CODE_TOLERANCE", "RANK_TOL", "whitening_basis",
+           "gate_scale"]
 
-#: Refinement steps stop once the worst code error is this small relative to the code norm.
-_REFINE_TARGET = 1e-12
-_MAX_REFINEMENTS = 3
+#: Singular values of the keys below RANK_TOL·σ_max are treated as zero (the keys' rank q).
+RANK_TOL = 1e-10
+#: Default ``tolerance``: the built weights must reproduce every code to this error relative
+#: to max(‖T_i‖, RMS ‖T‖).
+CODE_TOLERANCE = 1e-8
+#: Refinement stops once the worst relative code error is this small.
+_REFINE_TARGET = 1e-13
+_MAX_REFINEMENTS = 8
+#: δ / mean(diag Q) tried in turn when plain Cholesky fails.
+REGULARISATION_STEPS = (1e-14, 1e-12, 1e-10)
 
 
 @dataclass(frozen=True)
 class EncoderSolution:
-    """Encoder weights and how well they solve the system.
+    """Encoder weights (in the original key coordinates) and how well they solve the system.
 
     Attributes
     ----------
@@ -61,7 +84,7 @@ class EncoderSolution:
     gate_bias : Tensor (r,) | None  shared gate bias b
     up : Tensor (m, r, d)           up rows A_t of each group
     up_bias : Tensor (m, r) | None  the coefficient of the constant feature (up bias)
-    kernel_condition : float        dense: estimate of κ(Q) = κ(Φ)² (power iterations);
+    kernel_condition : float        dense: estimate of κ(Q) (power iterations on the factor);
                                     sparse: Lanczos estimate of κ(D⁻¹Q), D = diag(Q), the
                                     Jacobi-preconditioned kernel CG solved (from its steps)
     max_code_error : float          max_i ‖c(k_i) − T_i‖ of the built weights (float64)
@@ -70,6 +93,8 @@ class EncoderSolution:
     method : str                    ``dense`` (this module) or ``sparse``
                                     (:mod:`numerics.encoder_sparse`)
     cg_iterations : int             conjugate-gradient iterations (sparse; 0 for dense)
+    key_rank : int                  q, the numerical rank of the distinct keys
+    regularisation : float          δ / mean(diag Q) added before factoring (0 if none)
     """
 
     gate_rows: Tensor
@@ -82,33 +107,75 @@ class EncoderSolution:
     refinements: int
     method: str
     cg_iterations: int
+    key_rank: int
+    regularisation: float
 
     @property
     def group_size(self) -> int:
         return self.gate_rows.shape[0]
 
 
-def _features(keys: Tensor, key_scale: float, bias: bool) -> Tensor:
+def whitening_basis(keys: np.ndarray) -> np.ndarray:
+    """``B`` (d × q) with ``z = Bᵀk`` whitened: ``(1/F) Σ z zᵀ = I_q`` over the rows of ``keys``.
+
+    ``q`` is the numerical rank (singular values above ``RANK_TOL·σ_max``); all-zero keys give
+    q = 0 (an empty basis).
+
+    Examples
+    --------
+    >>> K = np.diag([1.0, 1e-4, 0.0])
+    >>> B = whitening_basis(K)
+    >>> B.shape, np.allclose((K @ B).T @ (K @ B) / 3, np.eye(2))
+    ((3, 2), True)
+    """
+    _, singular, vt = np.linalg.svd(keys, full_matrices=False)
+    if singular.size == 0 or singular[0] == 0:
+        return np.zeros((keys.shape[1], 0))
+    q = int(np.sum(singular > RANK_TOL * singular[0]))
+    return vt[:q].T / singular[:q] * math.sqrt(keys.shape[0])
+
+
+def gate_scale(rows: int, rank: int) -> float:
+    """Standard deviation of the gate pre-activations on whitened keys: ``2·√max(1, r/q)``.
+
+    With many gate rows per key dimension (r/q ≫ 1) SiLU features of order-one
+    pre-activations are nearly polynomial, hence nearly dependent: κ(Q) measured 1e303 at
+    F = 145, q = 3, r = 51 with scale 1, 4e11 with scale 8 (as SiLU approaches a ReLU,
+    its kinks separate the features). At r/q < 1 scale 2 helps a little (κ 9.9e4 → 6.4e4 at
+    F = 2048, q = 64). Measured here; the rule is empirical.
+    """
+    return 2.0 * math.sqrt(max(1.0, rows / max(rank, 1)))
+
+
+def _features(z: Tensor, bias: bool) -> Tensor:
     if not bias:
-        return keys
-    # The constant feature carries the up bias; scaled like the keys for conditioning.
-    return torch.cat([keys, keys.new_full((keys.shape[0], 1), key_scale)], dim=1)
+        return z
+    # The constant feature carries the up bias; whitened coordinates have unit scale too.
+    return torch.cat([z, z.new_ones((z.shape[0], 1))], dim=1)
 
 
-def _codes(S: Tensor, X: Tensor, up: Tensor) -> tuple[Tensor, Tensor]:
-    """Codes c (F×m) of the built weights and the sums of |terms| (for the amplification)."""
-    codes = torch.empty(S.shape[0], up.shape[0], dtype=S.dtype, device=S.device)
+def _codes(keys: Tensor, gate: Tensor, gate_bias: Tensor | None, up: Tensor,
+           up_bias: Tensor | None, act) -> tuple[Tensor, Tensor]:
+    """Codes c (F×m) of the returned weights, from the original keys, and the sums of |terms|
+    (for the amplification): the forward pass of the weights, not the solver's record."""
+    pre = keys @ gate.T
+    S = act(pre + gate_bias if gate_bias is not None else pre)
+    codes = torch.empty(keys.shape[0], up.shape[0], dtype=keys.dtype, device=keys.device)
     magnitude = torch.empty_like(codes)
     for t in range(up.shape[0]):
-        inner = X @ up[t].T                            # (F, r): a_{t,n} · x_i
+        inner = keys @ up[t].T                          # (F, r): a_{t,n} · k_i
+        absolute = keys.abs() @ up[t].abs().T
+        if up_bias is not None:
+            inner = inner + up_bias[t]
+            absolute = absolute + up_bias[t].abs()
         codes[:, t] = (S * inner).sum(dim=1)
-        magnitude[:, t] = (S.abs() * (X.abs() @ up[t].abs().T)).sum(dim=1)
+        magnitude[:, t] = (S.abs() * absolute).sum(dim=1)
     return codes, magnitude
 
 
 def _condition_estimate(factor: Tensor, steps: int = 30) -> float:
-    """κ(Q) from power iterations on Q = L Lᵀ and on Q⁻¹ (via the factor); a lower bound that
-    is tight to a few digits after these steps."""
+    """κ of the factored matrix L Lᵀ from power iterations on it and on its inverse (via the
+    factor); a lower bound that is tight to a few digits after these steps."""
     gen = torch.Generator(device="cpu").manual_seed(0)
     v = torch.randn(factor.shape[0], 1, generator=gen, dtype=factor.dtype).to(factor.device)
     w = v.clone()
@@ -123,9 +190,44 @@ def _condition_estimate(factor: Tensor, steps: int = 30) -> float:
     return largest * smallest_inv
 
 
+def _factor(Q: Tensor) -> tuple[Tensor, float]:
+    """Cholesky factor of Q, or of Q + δI with the smallest δ of REGULARISATION_STEPS that
+    succeeds (δ relative to the mean diagonal). Overwrites Q."""
+    factor, info = torch.linalg.cholesky_ex(Q)
+    if int(info) == 0:
+        return factor, 0.0
+    scale = float(Q.diagonal().mean())
+    added = 0.0
+    for relative in REGULARISATION_STEPS:
+        Q.diagonal().add_((relative - added) * scale)
+        added = relative
+        factor, info = torch.linalg.cholesky_ex(Q)
+        if int(info) == 0:
+            return factor, relative
+    raise SolverError(
+        f"encoder kernel is not positive definite to working precision even with δ = "
+        f"{added:g}·mean(diag Q) (pivot {int(info)} of {Q.shape[0]}): the keys are degenerate "
+        "for this gate draw; try another seed or more slack")
+
+
+def _validate(keys, targets, slack: float) -> tuple[np.ndarray, np.ndarray]:
+    K = np.asarray(keys, dtype=np.float64)
+    T = np.asarray(targets, dtype=np.float64)
+    if K.ndim != 2 or T.ndim != 2 or K.shape[0] != T.shape[0] or K.shape[0] == 0:
+        raise InvalidInputError(f"keys {K.shape} and targets {T.shape} must be (F, d) and (F, m), F ≥ 1")
+    for name, array in (("keys", K), ("targets", T)):
+        if not np.isfinite(array).all():
+            index = tuple(int(j) for j in np.argwhere(~np.isfinite(array))[0])
+            raise InvalidInputError(f"{name}[{index}] is not finite")
+    if not (math.isfinite(slack) and slack >= 0):
+        raise InvalidInputError(f"slack must be finite and ≥ 0, got {slack!r}")
+    return K, T
+
+
 def solve_encoder(keys, targets, *, activation: str = "silu", slack: float = 0.05,
                   bias: bool = False, generator: torch.Generator | None = None,
-                  device: str | torch.device = "cpu") -> EncoderSolution:
+                  device: str | torch.device = "cpu", tolerance: float = CODE_TOLERANCE
+                  ) -> EncoderSolution:
     """Solve the encoder for ``keys`` (F×d) and their code ``targets`` (F×m), in float64.
 
     Parameters
@@ -133,89 +235,96 @@ def solve_encoder(keys, targets, *, activation: str = "silu", slack: float = 0.0
     keys, targets : array_like
         Targets of identical keys must be identical (they are for codes of a fact set).
     activation : gate nonlinearity, a name in ``numerics.mlp.ACTIVATIONS``
-    slack : float ≥ 0, extra unknowns: ``r = ⌈(1 + slack) F_unique / d'⌉``, d' = rank of the features
+    slack : float ≥ 0, extra unknowns (see :func:`theory.param_count.encoder_gate_rows`)
     bias : add a gate bias and an up bias (needed to store facts at the zero key)
     generator : torch.Generator (CPU) for the gate draw; the same seed gives the same weights
     device : where the linear algebra runs
+    tolerance : the largest relative code error accepted (see ``CODE_TOLERANCE``)
 
     Raises
     ------
     InvalidInputError
-        Shapes disagree, identical keys with different targets, a zero key without ``bias``.
+        Shapes disagree, a non-finite entry, identical keys with different targets, a zero
+        key without ``bias``, a tolerance outside (0, 1).
     SolverError
-        The kernel is singular to working precision (a degenerate key set or a point of the
-        null failure set), or the refined codes still miss their targets.
+        The activation cannot reach this many generic targets (identity gate beyond the
+        quadratic forms), the kernel is singular even after regularisation, or the codes of
+        the built weights miss their targets by more than ``tolerance``.
     """
-    K = np.asarray(keys, dtype=np.float64)
-    T = np.asarray(targets, dtype=np.float64)
-    if K.ndim != 2 or T.ndim != 2 or K.shape[0] != T.shape[0]:
-        raise InvalidInputError(f"keys {K.shape} and targets {T.shape} must be (F, d) and (F, m)")
-    if not math.isfinite(slack) or slack < 0:
-        raise InvalidInputError(f"slack must be finite and ≥ 0, got {slack!r}")
+    K, T = _validate(keys, targets, slack)
+    if not 0 < tolerance < 1:
+        raise InvalidInputError(f"tolerance must lie in (0, 1), got {tolerance!r}")
+    act = ACTIVATIONS[activation]
     unique, first, inverse = np.unique(K + 0.0, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    if not np.array_equal(T, T[first][inverse]):
+    if not np.array_equal(T, T[first][inverse.reshape(-1)]):
         raise InvalidInputError("identical keys have different targets")
     if not bias and not unique.any(axis=1).all():
         raise InvalidInputError("a zero key cannot hit a nonzero code without biases (g(0) = 0)")
-    act = ACTIVATIONS[activation]
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
 
     n_unique, dim = unique.shape
-    key_scale = float(np.sqrt(np.mean(np.sum(unique**2, axis=1)))) or 1.0
-    # d' is the rank of the features x_i, not their length: keys spanning q < d dimensions
-    # give Φ rank ≤ r·(q + bias), so r must be sized by that rank or Q is singular.
-    width = int(np.linalg.matrix_rank(_features(torch.as_tensor(unique), key_scale, bias).numpy()))
-    group = max(1, math.ceil((1.0 + slack) * n_unique / max(width, 1)))
-    # Gate pre-activations of order one whatever the scale of the keys.
-    gate_rows = torch.randn(group, dim, generator=generator, dtype=torch.float64) / key_scale
+    basis = whitening_basis(unique)
+    rank = basis.shape[1]
+    group = encoder_gate_rows(n_unique, rank + int(bias), slack, activation)
+    gate_z = torch.randn(group, max(rank, 1), generator=generator, dtype=torch.float64)
+    gate_z = gate_z[:, :rank] * (gate_scale(group, rank) / math.sqrt(max(rank, 1)))
     if activation == "relu":
-        # ± pairs cover every key: of g·k and −g·k one is positive unless g·k = 0, so no key
-        # meets an all-off gate (a zero row of Φ, which has positive probability otherwise).
-        half = gate_rows[: (group + 1) // 2]
-        gate_rows = torch.cat([half, -half])
-        group = gate_rows.shape[0]
-    gate_bias = torch.randn(group, generator=generator, dtype=torch.float64) if bias else None
+        # ± pairs cover every key: of g·z + b and −(g·z + b) one is positive unless it is 0.
+        gate_z = torch.cat([gate_z[: group // 2], -gate_z[: group // 2]])
+    gate_bias_z = (torch.randn(group, generator=generator, dtype=torch.float64) * gate_scale(group, rank)
+                   if bias else None)
+    if activation == "relu" and bias:
+        gate_bias_z = torch.cat([gate_bias_z[: group // 2], -gate_bias_z[: group // 2]])
 
-    gate_rows, Kt = gate_rows.to(device), torch.as_tensor(unique, device=device)
+    B = torch.as_tensor(basis, device=device)
+    Kt = torch.as_tensor(unique, device=device)
     Tt = torch.as_tensor(T[first], device=device)
-    pre = Kt @ gate_rows.T
-    S = act(pre + gate_bias.to(device) if bias else pre)
-    X = _features(Kt, key_scale, bias)
+    gate_z = gate_z.to(device)
+    gate_bias = None if gate_bias_z is None else gate_bias_z.to(device)
+    Z = Kt @ B
+    pre = Z @ gate_z.T
+    S = act(pre + gate_bias if bias else pre)
+    X = _features(Z, bias)
 
     Q = S @ S.T
     Q.mul_(X @ X.T)
-    factor, info = torch.linalg.cholesky_ex(Q)
+    factor, regularisation = _factor(Q)
     del Q
-    if int(info) != 0:
-        raise SolverError(
-            f"encoder kernel is not positive definite to working precision (pivot {int(info)} of "
-            f"{n_unique}): the keys are degenerate for this gate draw; try another seed or more slack")
 
-    def up_from(alpha: Tensor) -> Tensor:
-        return torch.stack([S.T @ (alpha[:, t:t + 1] * X) for t in range(alpha.shape[1])])
+    gate = gate_z @ B.T                                          # folded: G = G_z Bᵀ
+
+    def weights_from(alpha: Tensor) -> tuple[Tensor, Tensor | None]:
+        up_z = torch.stack([S.T @ (alpha[:, t:t + 1] * X) for t in range(alpha.shape[1])])
+        up = up_z[:, :, :rank] @ B.T                             # folded: A = A_z Bᵀ
+        return up.contiguous(), (up_z[:, :, rank] if bias else None)
 
     alpha = torch.cholesky_solve(Tt, factor)
-    up = up_from(alpha)
-    code_norm = Tt.norm(dim=1).clamp_min(torch.finfo(torch.float64).tiny)
+    up, up_bias = weights_from(alpha)
+    target_norm = Tt.norm(dim=1)
+    reference = target_norm.clamp_min(float(target_norm.square().mean().sqrt()))
+    reference = reference.clamp_min(torch.finfo(torch.float64).tiny)
     refinements = 0
     while True:
-        codes, magnitude = _codes(S, X, up)
+        codes, magnitude = _codes(Kt, gate, gate_bias, up, up_bias, act)
         error = (codes - Tt).norm(dim=1)
-        if float((error / code_norm).max()) <= _REFINE_TARGET or refinements == _MAX_REFINEMENTS:
+        worst = float((error / reference).max())
+        if worst <= _REFINE_TARGET or refinements == _MAX_REFINEMENTS:
             break
         alpha = alpha + torch.cholesky_solve(Tt - codes, factor)
-        up = up_from(alpha)
+        up, up_bias = weights_from(alpha)
         refinements += 1
-
-    up_bias = None
-    if bias:
-        up_bias = up[:, :, -1] * key_scale   # the constant feature is the key scale
-        up = up[:, :, :-1].contiguous()
+    if worst > tolerance:
+        raise SolverError(
+            f"encoder: the built weights miss a code by {worst:.2e} (relative) > "
+            f"{tolerance:.1e} after {refinements} refinements (kernel regularised by "
+            f"δ = {regularisation:g}·mean diag): the system has no exact solution for this gate "
+            "draw; try another seed or more slack")
     return EncoderSolution(
-        gate_rows=gate_rows, gate_bias=gate_bias.to(device) if bias else None, up=up,
-        up_bias=up_bias, kernel_condition=_condition_estimate(factor),
+        gate_rows=gate, gate_bias=gate_bias, up=up, up_bias=up_bias,
+        kernel_condition=_condition_estimate(factor),
         max_code_error=float(error.max()),
-        amplification=float((magnitude.norm(dim=1) / code_norm).max()),
-        refinements=refinements, method="dense", cg_iterations=0,
+        amplification=float((magnitude.norm(dim=1)
+                             / target_norm.clamp_min(torch.finfo(torch.float64).tiny)).max()),
+        refinements=refinements, method="dense", cg_iterations=0, key_rank=rank,
+        regularisation=regularisation,
     )

@@ -49,14 +49,11 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from numerics.encoder import EncoderSolution
+from numerics.encoder import CODE_TOLERANCE, EncoderSolution
 from theory.errors import InvalidInputError, SolverError
 
 __all__ = ["solve_encoder_sparse"]
 
-#: The built weights must reproduce every code to this relative error (per key, relative to
-#: max(‖T_i‖, RMS_j ‖T_j‖)); CG at tol = 1e-11 gives about 1e-10 at F = 2^16.
-CODE_TOLERANCE = 1e-8
 #: A cap of its own for a key may hold at most this many times ``q + ⌊q/8⌋`` keys: every
 #: cap is padded to the largest one in the gathered N × q'_max × d tensor.
 MAX_CAP_GROWTH = 2
@@ -256,7 +253,8 @@ def _built_codes(keys: Tensor, gate_rows: Tensor, gate_bias: Tensor, up: Tensor
 def solve_encoder_sparse(keys, targets, *, slack: float = 0.1, active_per_key: float = 4.0,
                          generator: torch.Generator | None = None,
                          device: str | torch.device = "cpu", tol: float = 1e-11,
-                         max_iterations: int = 2000) -> EncoderSolution:
+                         max_iterations: int = 2000, tolerance: float = CODE_TOLERANCE
+                         ) -> EncoderSolution:
     """Solve the encoder for ``keys`` (F×d) and ``targets`` (F×m) with sparse ReLU caps, in
     float64 (see the module docstring for the construction and its formulas).
 
@@ -275,6 +273,8 @@ def solve_encoder_sparse(keys, targets, *, slack: float = 0.1, active_per_key: f
     device : where the linear algebra runs
     tol : CG stops at ``max_t ‖(T − Qα)_t‖ / ‖T_t‖ < tol``
     max_iterations : CG iterations allowed
+    tolerance : the largest relative code error of the built weights accepted (per key,
+        relative to max(‖T_i‖, RMS_j ‖T_j‖)); CG at tol = 1e-11 gives about 1e-10
 
     Returns
     -------
@@ -292,7 +292,7 @@ def solve_encoder_sparse(keys, targets, *, slack: float = 0.1, active_per_key: f
         caps' thresholds assume every key has a direction (use the dense encoder with biases).
     SolverError
         CG does not reach ``tol`` in ``max_iterations`` (a singular or badly conditioned
-        kernel), or the built weights miss a code by more than ``CODE_TOLERANCE`` (relative).
+        kernel), or the built weights miss a code by more than ``tolerance`` (relative).
 
     Examples
     --------
@@ -317,6 +317,8 @@ def solve_encoder_sparse(keys, targets, *, slack: float = 0.1, active_per_key: f
         raise InvalidInputError(f"active_per_key must be finite and > 0, got {active_per_key!r}")
     if not (0 < tol < 1):
         raise InvalidInputError(f"tol must lie in (0, 1), got {tol!r}")
+    if not (0 < tolerance < 1):
+        raise InvalidInputError(f"tolerance must lie in (0, 1), got {tolerance!r}")
     if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
         raise InvalidInputError(f"max_iterations must be an integer ≥ 1, got {max_iterations!r}")
     zero = np.flatnonzero(~K.any(axis=1))
@@ -350,15 +352,16 @@ def solve_encoder_sparse(keys, targets, *, slack: float = 0.1, active_per_key: f
     error = (codes - Tt).norm(dim=1)
     reference = target_norm.clamp_min(float(target_norm.square().mean().sqrt()))
     worst = int(torch.argmax(error / reference.clamp_min(torch.finfo(torch.float64).tiny)))
-    if float(error[worst]) > CODE_TOLERANCE * float(reference[worst]):
+    if float(error[worst]) > tolerance * float(reference[worst]):
         raise SolverError(
             f"sparse encoder: the built weights miss the code of unique key {worst} by "
-            f"{float(error[worst] / reference[worst]):.2e} (relative) > {CODE_TOLERANCE:.0e} "
+            f"{float(error[worst] / reference[worst]):.2e} (relative) > {tolerance:.1e} "
             f"after {iterations} CG iterations; lower tol or use the dense encoder")
     return EncoderSolution(
         gate_rows=gate_rows, gate_bias=gate_bias, up=up, up_bias=None,
         kernel_condition=condition, max_code_error=float(error.max()),
         amplification=float((magnitude.norm(dim=1)
                              / target_norm.clamp_min(torch.finfo(torch.float64).tiny)).max()),
-        refinements=0, method="sparse", cg_iterations=iterations,
+        refinements=0, method="sparse", cg_iterations=iterations, key_rank=rank,
+        regularisation=0.0,
     )

@@ -13,7 +13,7 @@ the construction takes
 
     r = \Bigl\lceil \frac{(1+s)F}{d} \Bigr\rceil, \qquad h = m\,r, \qquad
     W = \underbrace{hd}_{G} + \underbrace{hd}_{A} + \underbrace{dh}_{D} = 3\,m\,d\,r
-    \quad (+\,2h + d \text{ with biases}).
+    \quad (+\,2h \text{ with gate and up biases, and then } d \to d + 1 \text{ in } r).
 
 Symbols: F facts (keys), M values, d embedding dimension, m code dimension, s ≥ 0 the slack,
 r shared gate rows, h hidden width, W parameters (every stored scalar). Bucketed hook: B
@@ -65,7 +65,8 @@ from fractions import Fraction
 import sympy as sp
 
 from theory.bounds import counting_bound
-from theory.errors import InvalidInputError
+from theory.errors import InvalidInputError, SolverError
+from theory.failure_sets import GATE_ACTIVATIONS, feature_rank_ceiling
 
 __all__ = [
     "ParamCountFormula",
@@ -73,6 +74,7 @@ __all__ = [
     "global_param_formula",
     "bucketed_param_formula",
     "shared_gate_rows",
+    "encoder_gate_rows",
     "hidden_width",
     "construction_params",
     "bucketed_construction_params",
@@ -143,13 +145,14 @@ class ParamCountFormula:
         ``"global"`` (one group of r shared gate rows per code coordinate, all F keys in one
         system) or ``"bucketed"`` (B buckets of S keys, r_b rows per bucket and coordinate).
     biases : bool
-        Whether the gate, up and down biases (h + h + d scalars) are counted.
+        Whether the gate and up biases (h + h scalars) are counted.
     gate_rows : sympy.Expr
         r = ⌈(1+s)F/d⌉ (global) or r_b = ⌈(1+s)S/d⌉ (bucketed, per bucket).
     hidden : sympy.Expr
         h = m·r (global) or h = B·m·r_b (bucketed).
     params : sympy.Expr
-        W = 3hd, plus 2h + d with biases.
+        W = 3hd, plus 2h with biases (the gate and up biases; the construction has no down
+        bias).
     leading : sympy.Expr
         The leading-order term 3(1+s)·m·F (global) or 3(1+s)·m·B·S (bucketed).
     lower, upper : sympy.Expr
@@ -188,7 +191,7 @@ def global_param_formula(*, biases: bool = False) -> ParamCountFormula:
     .. math::
 
         r = \Bigl\lceil \frac{(1+s)F}{d} \Bigr\rceil,\quad h = m r,\quad
-        W = 3hd \;(+\,2h + d),\qquad
+        W = 3hd \;(+\,2h),\qquad
         3(1+s)mF \le W < 3(1+s)mF + 3md \;(\text{no biases}).
 
     Symbols: F facts, d dimension, m code dimension, s slack, r shared gate rows, h hidden
@@ -197,7 +200,8 @@ def global_param_formula(*, biases: bool = False) -> ParamCountFormula:
     Parameters
     ----------
     biases : bool
-        Count the biases b_G, b_A (h each) and b_D (d).
+        Count the gate and up biases b_G, b_A (h each); the up bias is the coefficient of a
+        constant feature, so the ceiling divides by d + 1.
 
     Returns
     -------
@@ -216,7 +220,7 @@ def global_param_formula(*, biases: bool = False) -> ParamCountFormula:
     >>> pc.params.subs({pc.F: 2048, pc.d: 64, pc.m: 16, pc.slack: 0})   # 3·(16·32)·64
     98304
     >>> pc.leading                              # 3(1 + s)·m·F
-    F*m*(3*s + 3)
+    3*F*m*(s + 1)
 
     References
     ----------
@@ -229,13 +233,14 @@ def global_param_formula(*, biases: bool = False) -> ParamCountFormula:
 @functools.lru_cache(maxsize=2)
 def _global_formula(biases: bool) -> ParamCountFormula:
     F, d, m, slack, _, _ = _symbols()
-    r = sp.ceiling((1 + slack) * F / d)
+    width = d + 1 if biases else d       # d' = d + 1: the up bias is a constant feature
+    r = sp.ceiling((1 + slack) * F / width)
     h = m * r
-    params = 3 * h * d + (2 * h + d if biases else 0)
-    leading = 3 * (1 + slack) * m * F
-    r_lo, r_hi = (1 + slack) * F / d, (1 + slack) * F / d + 1
-    lower = 3 * m * r_lo * d + (2 * m * r_lo + d if biases else 0)
-    upper = 3 * m * r_hi * d + (2 * m * r_hi + d if biases else 0)
+    params = 3 * h * d + (2 * h if biases else 0)
+    leading = (1 + slack) * m * F * ((3 * d + 2) / (d + 1) if biases else 3)
+    r_lo, r_hi = (1 + slack) * F / width, (1 + slack) * F / width + 1
+    lower = 3 * m * r_lo * d + (2 * m * r_lo if biases else 0)
+    upper = 3 * m * r_hi * d + (2 * m * r_hi if biases else 0)
     return ParamCountFormula("global", biases, r, h, params, leading, sp.expand(lower),
                              sp.expand(upper), F, d, m, slack)
 
@@ -246,7 +251,7 @@ def bucketed_param_formula(*, biases: bool = False) -> ParamCountFormula:
     .. math::
 
         r_b = \Bigl\lceil \frac{(1+s)S}{d} \Bigr\rceil,\quad h = B\,m\,r_b,\quad
-        W = 3hd \;(+\,2h + d),\qquad
+        W = 3hd \;(+\,2h),\qquad
         3(1+s)mBS \le W < 3(1+s)mBS + 3Bmd \;(\text{no biases}).
 
     With B·S = F the leading term equals the global design's 3(1+s)mF, but the rounding
@@ -257,7 +262,7 @@ def bucketed_param_formula(*, biases: bool = False) -> ParamCountFormula:
     Parameters
     ----------
     biases : bool
-        Count the biases (2h + d).
+        Count the gate and up biases (2h); r then divides by d + 1.
 
     Returns
     -------
@@ -287,13 +292,14 @@ def bucketed_param_formula(*, biases: bool = False) -> ParamCountFormula:
 @functools.lru_cache(maxsize=2)
 def _bucketed_formula(biases: bool) -> ParamCountFormula:
     F, d, m, slack, B, S = _symbols()
-    r = sp.ceiling((1 + slack) * S / d)
+    width = d + 1 if biases else d
+    r = sp.ceiling((1 + slack) * S / width)
     h = B * m * r
-    params = 3 * h * d + (2 * h + d if biases else 0)
-    leading = 3 * (1 + slack) * m * B * S
-    r_lo, r_hi = (1 + slack) * S / d, (1 + slack) * S / d + 1
-    lower = 3 * B * m * r_lo * d + (2 * B * m * r_lo + d if biases else 0)
-    upper = 3 * B * m * r_hi * d + (2 * B * m * r_hi + d if biases else 0)
+    params = 3 * h * d + (2 * h if biases else 0)
+    leading = (1 + slack) * m * B * S * ((3 * d + 2) / (d + 1) if biases else 3)
+    r_lo, r_hi = (1 + slack) * S / width, (1 + slack) * S / width + 1
+    lower = 3 * B * m * r_lo * d + (2 * B * m * r_lo if biases else 0)
+    upper = 3 * B * m * r_hi * d + (2 * B * m * r_hi if biases else 0)
     return ParamCountFormula("bucketed", biases, r, h, params, leading, sp.expand(lower),
                              sp.expand(upper), F, d, m, slack, B, S)
 
@@ -476,6 +482,92 @@ def shared_gate_rows(n_facts: int, dim: int, slack=0) -> int:
     return _ceil_fraction((1 + _slack(slack)) * n_facts / dim)
 
 
+def encoder_gate_rows(n_facts: int, feature_dim: int, slack=0, activation: str = "silu") -> int:
+    r"""Shared gate rows r per code coordinate: the fewest whose features have rank ≥ (1+s)F.
+
+    Code coordinate t is :math:`c_t(x) = \sum_n σ(g_n\cdot x)(a_{t,n}\cdot x)` on features
+    x of dimension d' (the rank of the keys, + 1 with an up bias); the system for the
+    :math:`a_{t,n}` has F equations and needs rank(Φ) ≥ F, with the slack asking for
+    (1+s)F:
+
+    .. math::
+
+        \text{silu, gelu:}\quad \operatorname{rank} = r d' \;\Rightarrow\;
+            r = \Bigl\lceil \frac{(1+s)F}{d'} \Bigr\rceil ;
+
+        \text{relu (} r = 2p \text{ rows in ± pairs):}\quad
+            \operatorname{rank} = p d' + \min\bigl(p d' - \tbinom{p}{2},\, \tbinom{d'+1}{2}\bigr) ;
+
+        \text{identity:}\quad \operatorname{rank} = \min\bigl(r d' - \tbinom{r}{2},\,
+            \tbinom{d'+1}{2}\bigr).
+
+    The ranks are :func:`theory.failure_sets.feature_rank_ceiling` (relu(z) − relu(−z) = z
+    makes each ± pair carry a bilinear feature, and bilinear features span at most
+    β(d', p) = pd' − p(p−1)/2 ≤ d'(d'+1)/2 dimensions); they are upper bounds for every key
+    set and attained by generic keys. Analytic non-polynomial gates (SiLU, GELU) without ±
+    pairs have no such relations.
+
+    Parameters
+    ----------
+    n_facts : int
+        F ≥ 1 distinct keys.
+    feature_dim : int
+        d' ≥ 1.
+    slack : real
+        s ≥ 0, read exactly (see :func:`shared_gate_rows`).
+    activation : str
+        ``silu``, ``gelu``, ``relu`` or ``identity``.
+
+    Returns
+    -------
+    int
+        r (even for ``relu``).
+
+    Raises
+    ------
+    InvalidInputError
+        On an invalid argument.
+    SolverError
+        ``identity`` with F > d'(d'+1)/2: no number of rows reaches F generic targets.
+
+    Examples
+    --------
+    >>> encoder_gate_rows(2048, 64, 0.05)
+    34
+    >>> encoder_gate_rows(100, 8, 0.05, "relu")     # p = 9 pairs: 72 + 36 = 108 ≥ 105
+    18
+    >>> encoder_gate_rows(15, 6, 0.05, "identity")  # 4·6 − 6 = 18 ≥ 15.75
+    4
+
+    References
+    ----------
+    Derived here (the encoder layout of background §4).
+    """
+    n_facts = _positive_int("n_facts", n_facts)
+    feature_dim = _positive_int("feature_dim", feature_dim)
+    if activation not in GATE_ACTIVATIONS:
+        raise InvalidInputError(
+            f"activation {activation!r} is unknown; choose one of {list(GATE_ACTIVATIONS)}")
+    need = (1 + _slack(slack)) * n_facts
+    if activation in ("silu", "gelu"):
+        return _ceil_fraction(need / feature_dim)
+    if activation == "identity":
+        cap = feature_rank_ceiling(feature_dim, feature_dim, "identity")
+        if n_facts > cap:
+            raise SolverError(
+                f"identity gate: a code coordinate is a quadratic form of the {feature_dim} "
+                f"features, so at most d'(d'+1)/2 = {cap} generic facts can be stored, not "
+                f"{n_facts}; use an analytic gate (silu)")
+        rows = 1
+        while rows < feature_dim and feature_rank_ceiling(feature_dim, rows, "identity") < need:
+            rows += 1
+        return rows
+    pairs = 1   # relu, in ± pairs
+    while feature_rank_ceiling(feature_dim, pairs, "relu", pm_pairs=True) < need:
+        pairs += 1
+    return 2 * pairs
+
+
 def hidden_width(n_facts: int, dim: int, code_dim: int, slack=0) -> int:
     r"""Hidden width of the global design: :math:`h = m \lceil (1+s)F/d \rceil`.
 
@@ -509,20 +601,23 @@ def hidden_width(n_facts: int, dim: int, code_dim: int, slack=0) -> int:
 
 
 def construction_params(n_facts: int, dim: int, code_dim: int, slack=0,
-                        biases: bool = False) -> int:
+                        biases: bool = False, *, activation: str = "silu",
+                        key_rank: int | None = None) -> int:
     r"""Parameters of the global design, every stored scalar, with the ceiling applied exactly.
 
     .. math::
 
-        W = 3\,h\,d \;(+\,2h + d \text{ with biases}),\qquad
-        h = m\Bigl\lceil \frac{(1+s)F}{d} \Bigr\rceil
+        W = 3\,h\,d \;(+\,2h \text{ with biases}),\qquad h = m\,r,\qquad
+        r = \text{encoder\_gate\_rows}(F, d', s, σ),\quad d' = q + [\text{biases}]
 
-    Gate G and up A are h×d, down D is d×h (the decoder's projection P is folded into D).
+    Gate G and up A are h×d, down D is d×h (the decoder's projection P is folded into D);
+    q is the rank of the keys (d for generic keys). For SiLU and full-rank keys,
+    :math:`r = \lceil (1+s)F/d' \rceil`, the formula of :func:`global_param_formula`.
 
     Parameters
     ----------
     n_facts : int
-        F ≥ 1 facts.
+        F ≥ 1 distinct keys.
     dim : int
         d ≥ 1.
     code_dim : int
@@ -530,7 +625,11 @@ def construction_params(n_facts: int, dim: int, code_dim: int, slack=0,
     slack : real
         s ≥ 0 (read exactly, see :func:`shared_gate_rows`).
     biases : bool
-        Add the gate and up biases (h each) and the down bias (d).
+        Add the gate and up biases (h each); the up bias is a constant feature.
+    activation : str
+        The gate (see :func:`encoder_gate_rows`).
+    key_rank : int, optional
+        q, the rank of the keys (default d).
 
     Returns
     -------
@@ -539,7 +638,7 @@ def construction_params(n_facts: int, dim: int, code_dim: int, slack=0,
     Raises
     ------
     InvalidInputError
-        On an invalid F, d, m, slack or ``biases``.
+        On an invalid F, d, m, slack, ``biases`` or rank.
 
     Examples
     --------
@@ -547,17 +646,21 @@ def construction_params(n_facts: int, dim: int, code_dim: int, slack=0,
     98304
     >>> construction_params(2048, 64, 16, 0.1)         # h = 16 · 36 = 576
     110592
-    >>> construction_params(2048, 64, 16, biases=True) # + 512 + 512 + 64
-    99392
+    >>> construction_params(2048, 64, 16, biases=True) # r = ⌈2048/65⌉ = 32: + 512 + 512
+    99328
 
     References
     ----------
     arXiv 2512.00207 §4 (3hd parameters); the layout and count are derived here.
     """
     biases = _bool("biases", biases)
-    h = hidden_width(n_facts, dim, code_dim, slack)
     d = _positive_int("dim", dim)
-    return 3 * h * d + (2 * h + d if biases else 0)
+    code_dim = _positive_int("code_dim", code_dim)
+    rank = d if key_rank is None else _positive_int("key_rank", key_rank)
+    if rank > d:
+        raise InvalidInputError(f"key_rank must be at most dim = {d}, got {rank}")
+    h = code_dim * encoder_gate_rows(n_facts, rank + int(biases), slack, activation)
+    return 3 * h * d + (2 * h if biases else 0)
 
 
 def bucketed_construction_params(n_buckets: int, bucket_size: int, dim: int, code_dim: int,
@@ -566,7 +669,7 @@ def bucketed_construction_params(n_buckets: int, bucket_size: int, dim: int, cod
 
     .. math::
 
-        W = 3\,h\,d \;(+\,2h + d),\qquad h = B\,m\Bigl\lceil \frac{(1+s)S}{d} \Bigr\rceil
+        W = 3\,h\,d \;(+\,2h),\qquad h = B\,m\Bigl\lceil \frac{(1+s)S}{d'} \Bigr\rceil,\quad d' = d + [\text{biases}]
 
     Parameters
     ----------
@@ -602,9 +705,10 @@ def bucketed_construction_params(n_buckets: int, bucket_size: int, dim: int, cod
     """
     n_buckets = _positive_int("n_buckets", n_buckets)
     biases = _bool("biases", biases)
-    h = n_buckets * hidden_width(bucket_size, dim, code_dim, slack)
     d = _positive_int("dim", dim)
-    return 3 * h * d + (2 * h + d if biases else 0)
+    code_dim = _positive_int("code_dim", code_dim)
+    h = n_buckets * code_dim * shared_gate_rows(bucket_size, d + int(biases), slack)
+    return 3 * h * d + (2 * h if biases else 0)
 
 
 def params_per_fact(n_facts: int, dim: int, code_dim: int, slack=0,

@@ -29,8 +29,6 @@ Infeasible generated sets (some used value with ρ = 0) are never filtered: they
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import inspect
 import json
 import math
 from pathlib import Path
@@ -54,6 +52,7 @@ from proofs_check.decoder_correctness import (
 from tests.strategies import SCALES, fact_arrays
 from theory.errors import InfeasibleFactSetError, InvalidInputError, SolverError
 from theory.feasibility import feasibility
+from theory.param_count import construction_params, encoder_gate_rows
 
 PROMISE_RHO = 1e-3
 PROMISE_SEPARATION = 1e-6
@@ -474,31 +473,11 @@ def test_metadata_cast_flags_agree_with_an_independent_cast_check(which, tmp_pat
 
 # --------------------------------------------------------------------------- parameter count
 
-def _construction_params_from_theory(built: Construction, fs: FactSet):
-    """theory.param_count.construction_params, if that module exists (written in parallel).
-    Its signature is read from the function; an argument we cannot supply skips the check."""
-    try:
-        module = importlib.import_module("theory.param_count")
-    except ModuleNotFoundError:
-        pytest.skip("theory/param_count.py does not exist yet")
-    function = getattr(module, "construction_params", None)
-    if function is None:
-        pytest.skip("theory.param_count has no construction_params")
-    known = {"n_facts": fs.n_facts, "dim": fs.dim, "d": fs.dim, "code_dim": built.code_dim,
-             "m": built.code_dim, "hidden": built.hidden, "group_size": built.encoder.group_size,
-             "slack": built.config.slack, "activation": built.config.activation,
-             "biases": built.weights.gate_bias is not None, "n_values": fs.n_values}
-    parameters = inspect.signature(function).parameters
-    missing = [p.name for p in parameters.values()
-               if p.default is inspect.Parameter.empty and p.name not in known
-               and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    if missing:
-        pytest.skip(f"construction_params needs {missing}, which this test cannot supply")
-    result = function(**{name: known[name] for name in parameters if name in known})
-    for attribute in ("total", "params", "n_params"):
-        if hasattr(result, attribute):
-            result = getattr(result, attribute)
-    return int(result)
+def _construction_params_from_theory(built: Construction, fs: FactSet) -> int:
+    """theory.param_count.construction_params for this construction's sizes."""
+    return construction_params(fs.n_facts, fs.dim, built.code_dim, built.config.slack,
+                               biases=built.weights.gate_bias is not None,
+                               activation=built.config.activation, key_rank=built.encoder.key_rank)
 
 
 @pytest.mark.parametrize("family, n_facts, dim, slack, zero_key", [
@@ -522,6 +501,7 @@ def test_param_count_equals_the_scalars_stored_in_the_file(family, n_facts, dim,
     assert built.hidden == h == built.code_dim * built.encoder.group_size
     # the encoder has at least as many unknowns per code coordinate as distinct keys
     assert built.encoder.group_size * (d + zero_key) >= fs.n_facts
+    assert built.encoder.group_size == encoder_gate_rows(fs.n_facts, d + zero_key, slack)
     assert _construction_params_from_theory(built, fs) == stored
 
 
@@ -624,3 +604,34 @@ def test_refusal_names_the_same_values_as_theory_feasibility(seed):
         construct(FactSet(keys, values, np.arange(8)))
     assert info.value.values == report.undecodable_values
     assert info.value.keys == report.infeasible_facts
+
+
+# --------------------------------------------------------------------------- encoder choice
+
+def test_many_facts_per_dimension_fall_back_to_the_spline_encoder(tmp_path):
+    """50 tied keys on a circle (d = 2): the dense solve fails at every attempt (measured),
+    so ``auto`` falls back to the spline encoder; the file must still decode every fact."""
+    fs = make_factset("spherical", n_facts=50, dim=2, seed=28)
+    built = construct(fs)
+    assert built.encoder.method == "spline"
+    assert built.encoder_attempts == 4
+    assert built.summary(fs.n_facts, fs.n_values)["encoder"] == "spline"
+    path = tmp_path / "m.safetensors"
+    _, meta = save_and_read(built, path)
+    assert meta["activation"] == "relu" and meta["encoder"] == "spline"
+    assert (file_margins(path, fs.keys, fs.values, fs.fact_map) > 0).all()
+
+
+@pytest.mark.parametrize("encoder", ["dense", "sparse", "spline"])
+def test_every_encoder_stores_a_generic_set(encoder, tmp_path):
+    fs = make_factset("spherical", n_facts=200, dim=16, seed=3)
+    built = construct(fs, ConstructionConfig(encoder=encoder))
+    assert built.encoder.method == encoder
+    path = tmp_path / "m.safetensors"
+    save_and_read(built, path)
+    assert (file_margins(path, fs.keys, fs.values, fs.fact_map) > 0).all()
+
+
+def test_unknown_encoder_is_refused():
+    with pytest.raises(InvalidInputError, match="encoder 'qr' is unknown"):
+        ConstructionConfig(encoder="qr")

@@ -19,9 +19,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics.encoder import EncoderSolution, solve_encoder
+from numerics.encoder import EncoderSolution, solve_encoder, whitening_basis
 from proofs_check.decoder_correctness import _activation
 from theory.errors import InvalidInputError, SolverError
+from theory.param_count import encoder_gate_rows
 
 
 def codes_of(sol: EncoderSolution, keys: np.ndarray, activation: str = "silu") -> np.ndarray:
@@ -127,7 +128,11 @@ def test_keys_in_a_subspace_size_the_group_by_their_rank():
     (lambda k, t: (k[:, :, None], t), r"must be \(F, d\) and \(F, m\)"),
     (lambda k, t: (k, t[:-1]), r"must be \(F, d\) and \(F, m\)"),
     (lambda k, t: (k, t[:, 0]), r"must be \(F, d\) and \(F, m\)"),
-], ids=["keys-3d", "rows-differ", "targets-1d"])
+    (lambda k, t: (k[:0], t[:0]), r"F ≥ 1"),
+    (lambda k, t: (np.where(np.arange(k.size).reshape(k.shape) == 4, np.nan, k), t),
+     r"keys\[\(1, 1\)\] is not finite"),
+    (lambda k, t: (k, np.full_like(t, np.inf)), r"targets\[\(0, 0\)\] is not finite"),
+], ids=["keys-3d", "rows-differ", "targets-1d", "empty", "nan-key", "inf-target"])
 def test_shape_errors(make, pattern):
     keys, targets = make(*generic(6, 3, 2, 0))
     with pytest.raises(InvalidInputError, match=pattern):
@@ -162,8 +167,20 @@ def test_identity_gate_beyond_the_quadratic_forms_is_a_solver_error():
     """Identity gate, no bias: every code coordinate is a quadratic form kᵀSk (a d(d+1)/2 = 6
     dimensional space for d = 3), so 20 generic keys cannot all hit generic targets."""
     keys, targets = generic(20, 3, 2, 1)
-    with pytest.raises(SolverError, match="not positive definite"):
+    with pytest.raises(SolverError, match=r"at most d'\(d'\+1\)/2 = 6 generic facts"):
         solve_encoder(keys, targets, activation="identity")
+
+
+def test_identity_gate_within_the_forms_but_beyond_the_rows_checks_its_codes():
+    """F = 6 = d(d+1)/2 for d = 3: reachable only with r = d rows (the group is sized so);
+    either every code is hit or a SolverError is raised, never a silently wrong solution."""
+    keys, targets = generic(6, 3, 2, 1)
+    try:
+        sol = solve_encoder(keys, targets, activation="identity", slack=0.0)
+    except SolverError:
+        return
+    assert sol.group_size == 3
+    assert relative_error(sol, keys, targets, "identity") <= 1e-8
 
 
 # --------------------------------------------------------------------------- the solution object
@@ -186,7 +203,7 @@ def test_shapes_and_device(bias):
     assert all(t.device.type == "cpu" and t.dtype == torch.float64 for t in tensors)
     assert sol.kernel_condition >= 1.0
     assert sol.amplification >= 1.0 - 1e-12    # Σ|terms| ≥ |Σ terms|
-    assert 0 <= sol.refinements <= 3
+    assert 0 <= sol.refinements <= 8
 
 
 def test_more_slack_gives_more_rows_and_a_better_conditioned_kernel():
@@ -209,10 +226,52 @@ def test_same_seed_same_weights_different_seed_different_gates():
 
 
 def test_kernel_condition_estimate_is_close_to_the_true_condition_number():
-    """κ(Q), Q = ΦΦᵀ, from the solution's own weights: Φ_i = σ(G0 k_i) ⊗ k_i."""
+    """κ(Q), Q = ΦΦᵀ in whitened coordinates: Φ_i = σ(G0 k_i) ⊗ z_i, z = Bᵀk."""
     keys, targets = generic(15, 4, 1, 12)
     sol = solve_encoder(keys, targets)
     s = _activation("silu", keys @ sol.gate_rows.numpy().T)
-    phi = (s[:, :, None] * keys[:, None, :]).reshape(len(keys), -1)
+    z = keys @ whitening_basis(keys)
+    phi = (s[:, :, None] * z[:, None, :]).reshape(len(keys), -1)
     true = np.linalg.cond(phi @ phi.T)
     assert true / 10 <= sol.kernel_condition <= true * (1 + 1e-6)
+
+
+# --------------------------------------------------------------------------- hard key sets
+
+def test_ill_conditioned_keys_are_whitened_and_hit():
+    """κ(K) = 1e4: without whitening the kernel's condition is ≈ κ² larger and its Cholesky
+    factorisation fails (regression: conditioned family, F = 149, d = 7)."""
+    rng = np.random.default_rng(5)
+    q, _ = np.linalg.qr(rng.standard_normal((7, 7)))
+    keys = rng.standard_normal((120, 7)) @ np.diag(np.logspace(0, -4, 7)) @ q.T * 1e3
+    targets = rng.standard_normal((120, 4))
+    sol = solve_encoder(keys, targets, bias=True)
+    assert sol.key_rank == 7
+    assert relative_error(sol, keys, targets) <= 1e-8
+
+
+def test_near_duplicate_keys_with_one_target_are_hit():
+    """Keys 1e-9 apart with the same target make Q numerically singular; the system is still
+    consistent, so the regularised factor plus refinement must hit every code."""
+    keys, targets = generic(20, 6, 3, 0)
+    keys[1] = keys[0] * (1 + 1e-9)
+    targets[1] = targets[0]
+    sol = solve_encoder(keys, targets)
+    assert relative_error(sol, keys, targets) <= 1e-8
+
+
+def test_whitening_basis_whitens_the_keys_and_finds_their_rank():
+    rng = np.random.default_rng(1)
+    keys = rng.standard_normal((50, 3)) @ rng.standard_normal((3, 9))     # rank 3 in R^9
+    basis = whitening_basis(keys)
+    z = keys @ basis
+    assert basis.shape == (9, 3)
+    np.testing.assert_allclose(z.T @ z / 50, np.eye(3), atol=1e-10)
+
+
+@pytest.mark.parametrize("activation", ["silu", "relu"])
+def test_group_size_is_the_theory_count(activation):
+    keys, targets = generic(100, 8, 2, 0)
+    sol = solve_encoder(keys, targets, activation=activation)
+    assert sol.group_size == encoder_gate_rows(100, 8, 0.05, activation)
+    assert relative_error(sol, keys, targets, activation) <= 1e-8
