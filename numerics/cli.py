@@ -129,8 +129,8 @@ def _cmd_construct(args) -> int:
 
     factset = FactSet.load(args.file)
     config = ConstructionConfig(code_dim=args.code_dim, projection=args.projection,
-                                activation=args.activation, slack=args.slack, seed=args.seed,
-                                device=args.device)
+                                activation=args.activation, slack=args.slack,
+                                encoder=args.encoder, seed=args.seed, device=args.device)
     built = construct(factset, config, progress=_progress() and not args.json)
     save_mlp(args.out, built.weights, built.metadata())
     result = {**built.summary(factset.n_facts, factset.n_values), "out": str(args.out)}
@@ -161,12 +161,92 @@ def _cmd_verify(args) -> int:
     return EXIT_OK if result.accuracy == 1.0 else EXIT_FAILED
 
 
+def _cmd_capacity(args) -> int:
+    import dataclasses
+
+    import torch
+
+    from numerics.capacity import capacity
+    from numerics.factset import FactSet
+    from numerics.methods import get_method
+    from theory.errors import InvalidInputError
+
+    factset = FactSet.load(args.file)
+    method = get_method(args.method)
+    if args.allow_large_cpu:
+        if not any(f.name == "allow_large_cpu" for f in dataclasses.fields(method)):
+            raise InvalidInputError(f"--allow-large-cpu applies to gd only, not {args.method}")
+        method = dataclasses.replace(method, allow_large_cpu=True)
+    dtype = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16}[args.dtype]
+    result = capacity(factset, method, max_hidden=args.max_hidden, seed=args.seed,
+                      rel_precision=args.rel_precision, dtype=dtype, device=args.device,
+                      progress=_progress() and not args.json)
+    summary = result.to_dict()
+    if args.out is not None:
+        if result.build is None:
+            raise InvalidInputError(f"{args.method} reached no width with recall 1 up to "
+                                    f"{result.max_hidden}: nothing written to {args.out}")
+        result.build.save(args.out)
+        summary["out"] = str(args.out)
+    emit(summary, as_json=args.json,
+         render=lambda r: _print_mapping(r, skip=("info", "verify_trials")))
+    return EXIT_OK
+
+
 def _cmd_demo(args) -> int:
     from numerics.demo import DemoConfig, run_demo
 
     result = run_demo(DemoConfig(dim=args.dim, n_facts=args.facts, seed=args.seed,
                                  out_dir=args.out_dir), progress=_progress() and not args.json)
     emit(result, as_json=args.json, render=lambda r: _print_mapping(r))
+    return EXIT_OK
+
+
+def _cmd_sweep(args) -> int:
+    from pathlib import Path
+
+    from numerics.sweep import load_sweep_config, run_sweep
+
+    config = load_sweep_config(args.config)
+    if args.show:
+        emit(config.describe(), as_json=args.json, render=lambda r: _print_mapping(r))
+        return EXIT_OK
+    db = args.db if args.db is not None else str(Path(args.config).with_suffix(".sqlite"))
+    summary = run_sweep(config, db, scheduler=args.scheduler, workers=args.workers,
+                        threads=args.threads, serial=args.serial,
+                        retry_errors=args.retry_errors, max_points=args.max_points,
+                        progress=_progress() and not args.json)
+    emit(summary.to_dict(), as_json=args.json, render=lambda r: _print_mapping(r))
+    return EXIT_OK if summary.failed == 0 else EXIT_FAILED
+
+
+def _render_plot(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="cost against F: slope of log W vs log F (pooled over d)")
+    for column in ("family", "method", "n", "slope W", "slope W/F", "mean W/F"):
+        table.add_column(column)
+    for fit in result["fits"]:
+        if fit["dim"] == "all":
+            table.add_row(fit["family"], fit["method"], str(fit["n"]), f"{fit['slope_params']:.3f}",
+                          f"{fit['slope_params_per_fact']:.3f}", f"{fit['mean_params_per_fact']:.1f}")
+    console = Console()
+    console.print(table)
+    rho = Table(title="log W = a + b log F + c log ρ")
+    for column in ("method", "ρ", "n", "b (F)", "c (ρ)", "R²", "R² without ρ"):
+        rho.add_column(column)
+    for fit in result["rho_fits"]:
+        rho.add_row(fit["method"], fit["rho_stat"], str(fit["n"]), f"{fit['exponent_facts']:.3f}",
+                    f"{fit['exponent_rho']:.3f}", f"{fit['r2']:.3f}", f"{fit['r2_facts_only']:.3f}")
+    console.print(rho)
+    console.print(f"plots in {result['out']}: {len(result['plots'])} PNG file(s)")
+
+
+def _cmd_plot(args) -> int:
+    from numerics.sweep import plot_sweep
+
+    emit(plot_sweep(args.db, args.out), as_json=args.json, render=_render_plot)
     return EXIT_OK
 
 
@@ -221,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--projection", choices=("gaussian", "pca", "whitened"), default="gaussian")
     sub.add_argument("--activation", choices=("silu", "gelu", "relu", "identity"), default="silu")
     sub.add_argument("--slack", type=float, default=0.05, help="extra encoder unknowns (default 0.05)")
+    sub.add_argument("--encoder", choices=("auto", "dense", "sparse", "spline"), default="auto",
+                     help="encoder solve: dense kernel, sparse caps (large F), spline (fallback)")
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, …")
 
@@ -230,11 +312,47 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dtype", choices=("float64", "float32", "bfloat16"), default="float64")
     sub.add_argument("--device", default="cpu")
 
+    sub = verb("capacity", "smallest hidden width at which a method stores every fact",
+               _cmd_capacity)
+    sub.add_argument("file", help="fact-set .npz")
+    sub.add_argument("--method", required=True,
+                     help="encdec, gd, ntk, hebbian, hebbian_ridge or lookup")
+    sub.add_argument("--max-hidden", type=int, help="largest width tried (default: per method)")
+    sub.add_argument("--seed", type=int, default=0, help="seed of every build (re-check: seed + 1)")
+    sub.add_argument("--rel-precision", type=float, default=0.05,
+                     help="relative precision of the width (default 0.05)")
+    sub.add_argument("--dtype", choices=("float32", "float64", "bfloat16"), default="float32",
+                     help="recall dtype (default float32)")
+    sub.add_argument("--device", default="cpu")
+    sub.add_argument("--allow-large-cpu", action="store_true",
+                     help="gd: train above d = 64 or F = 4096 on a CPU anyway")
+    sub.add_argument("--out", help="write the MLP found (safetensors)")
+
     sub = verb("demo", "the main job on a built-in default fact set", _cmd_demo)
     sub.add_argument("--dim", type=int, default=64)
     sub.add_argument("--facts", type=int, default=1024)
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--out-dir", default="factmlp-demo", help="where the plot and files go")
+    sub = verb("sweep", "run a sweep config (methods × families × d × F × seeds) into SQLite",
+               _cmd_sweep)
+    sub.add_argument("config", help="sweep config (.toml or .json)")
+    sub.add_argument("--db", help="SQLite database (default: CONFIG with suffix .sqlite)")
+    sub.add_argument("--scheduler", help="address of a Dask scheduler (default: a LocalCluster)")
+    sub.add_argument("--workers", type=int, help="LocalCluster workers (default: CPU count)")
+    sub.add_argument("--threads", type=int, default=1, help="torch threads per point (default 1)")
+    sub.add_argument("--serial", action="store_true", help="run in this process, without Dask")
+    sub.add_argument("--max-points", type=int, help="run at most this many remaining points")
+    sub.add_argument("--retry-errors", action="store_true", help="rerun points stored as errors")
+    sub.add_argument("--show", action="store_true", help="print the resolved grid and stop")
+
+    sub = verb("plot", "plot a sweep database: cost against F (fitted slopes) and against ρ",
+               _cmd_plot)
+    sub.add_argument("db", help="sweep database (.sqlite) written by factmlp sweep")
+    sub.add_argument("--out", help="folder for the PNG files (default: DB stem + _plots)")
+
+    from numerics.cli_experiments import add_experiment_verbs
+
+    add_experiment_verbs(verb)
     return parser
 
 

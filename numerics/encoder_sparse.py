@@ -118,10 +118,11 @@ def _threshold(scores: Tensor, low: int, window: int) -> tuple[Tensor, list[Tens
     return tau, caps, gate
 
 
-def _choose_caps(keys: Tensor, directions: Tensor, q: int, window: int
+def _choose_caps(keys: Tensor, directions: Tensor, q: int, window: int, original: np.ndarray
                  ) -> tuple[Tensor, Tensor, list[Tensor], list[Tensor]]:
     """Random caps for the gate rows ``directions`` (N₀ × d, all of one norm), then a cap
     centred on each key that is still in none (a row of the same norm along the key).
+    ``original[i]`` is the caller's index of distinct key i (for messages).
     Returns gate rows (N × d), τ (N,), and per row its keys and gate values."""
     n_keys = keys.shape[0]
     taus, caps, gates = [], [], []
@@ -143,7 +144,7 @@ def _choose_caps(keys: Tensor, directions: Tensor, q: int, window: int
         rank = int((scores >= scores[i]).sum())                   # keys scoring at least k_i's
         if rank > limit:
             raise InvalidInputError(
-                f"keys[{i}] (after removing duplicates) lies deep inside the other keys: any cap "
+                f"keys[{int(original[i])}] lies deep inside the other keys: any cap "
                 f"containing it holds ≥ {rank} keys, over the limit {limit}; the sparse encoder "
                 "needs keys near the boundary of their convex hull (e.g. keys of equal norm); "
                 "use the dense encoder")
@@ -340,7 +341,7 @@ def solve_encoder_sparse(keys, targets, *, slack: float = 0.1, active_per_key: f
 
     Kt = torch.as_tensor(unique, device=device)
     Tt = torch.as_tensor(T[first], device=device)
-    gate_rows, tau, index, gate = _choose_caps(Kt, directions.to(device), q, q // 8)
+    gate_rows, tau, index, gate = _choose_caps(Kt, directions.to(device), q, q // 8, first)
     caps = _Caps(Kt, index, gate)
     alpha, iterations, condition = _conjugate_gradients(caps, Tt, tol, max_iterations)
     up = caps.adjoint(alpha).permute(2, 0, 1).contiguous()          # (m, N, d)

@@ -174,7 +174,9 @@ class _ValueStore:
     """The values in the compute dtype, served to ``device`` block by block."""
 
     def __init__(self, values: np.ndarray, device: torch.device, dtype: torch.dtype):
-        self.host = torch.from_numpy(values).to(dtype)  # a view when dtype is float64
+        # A view when dtype is float64 (read-only arrays, e.g. a FactSet's, are copied first:
+        # torch cannot view them safely).
+        self.host = torch.from_numpy(np.require(values, requirements="W")).to(dtype)
         self.device = device
         nbytes = self.host.numel() * self.host.element_size()
         # On the CPU both branches hand out views of ``host``; the rule matters on a GPU.
