@@ -8,5 +8,6 @@ from proofs_check import (  # noqa: F401
     param_count,
     readout_folding,
     rho_invariances,
+    spline_interpolation,
     stirling,
 )
