@@ -343,7 +343,9 @@ def recall(mlp: Callable[[Tensor], Tensor], factset: Any, *, key_chunk: int | No
         task = bar.add_task("recall", total=n_facts) if progress else None
         for start in range(0, n_facts, key_chunk):
             stop = min(start + key_chunk, n_facts)
-            x = torch.from_numpy(keys[start:stop]).to(device=device, dtype=dtype)
+            # A copy of the chunk: the keys may be read-only (a FactSet's), which torch
+            # cannot view safely.
+            x = torch.tensor(keys[start:stop], dtype=dtype, device=device)
             out = _check_output(mlp(x), stop - start, dim, dtype, device, start)
             target = fact_map_dev[start:stop]
             true_logit = (out * store.rows(fact_map_host[start:stop], target)).sum(dim=1)

@@ -1,0 +1,110 @@
+"""Plots of the capacity–usability tradeoff and of the editing table (matplotlib, PNG).
+
+They read only result rows (dicts from :func:`numerics.tradeoff.measure_point` and
+:func:`numerics.editing.edit_all`), so a saved JSON file can be re-plotted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_tradeoff", "plot_predictors", "plot_noise_curves", "plot_edit_sweep"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    _plt().close(fig)
+    return path
+
+
+def plot_tradeoff(rows: list[dict], path) -> Path:
+    """Bits per parameter (capacity) against Transformer recall (usability), one point per
+    recipe, with the MLP's own noisy recall at σ = 0.1 as a second panel."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for ax, key, title in ((axes[0], "transformer_recall", "Transformer recall (fresh sequences)"),
+                           (axes[1], "noisy_recall_0.1", "MLP recall under 10% input noise")):
+        for family, marker in (("spherical", "o"), ("conditioned", "s")):
+            pts = [r for r in rows if r["family"] == family]
+            if not pts:
+                continue
+            ax.scatter([r["bits_per_param"] for r in pts], [r[key] for r in pts], marker=marker,
+                       s=50, label=f"{family} embeddings")
+            for r in pts:
+                ax.annotate(r["label"].replace("conditioned ", ""), (r["bits_per_param"], r[key]),
+                            fontsize=7, xytext=(4, 2), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per parameter (capacity: more is more compressed)")
+        ax.set_ylabel(title)
+        ax.set_ylim(-0.03, 1.05)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"capacity–usability tradeoff, F = {rows[0]['n_facts']}")
+    return _save(fig, path)
+
+
+def plot_predictors(rows: list[dict], fits: list[dict], path, top: int = 4) -> Path:
+    """Transformer recall against the ``top`` best predictors, with their logistic fits."""
+    plt = _plt()
+    chosen = fits[:top]
+    fig, axes = plt.subplots(1, len(chosen), figsize=(4 * len(chosen), 3.8), squeeze=False)
+    y = np.array([r["transformer_recall"] for r in rows])
+    for ax, fit in zip(axes[0], chosen, strict=True):
+        x = np.array([r[fit["metric"]] for r in rows], dtype=float)
+        xs = np.log10(np.maximum(x, 1e-300)) if fit["log10"] else x
+        ax.scatter(xs, y, s=30)
+        grid = np.linspace(xs.min(), xs.max(), 200)
+        ax.plot(grid, 1 / (1 + np.exp(-(fit["a"] + fit["b"] * grid))), "r-", lw=1)
+        ax.set_xlabel(("log10 " if fit["log10"] else "") + fit["metric"])
+        ax.set_ylabel("Transformer recall")
+        ax.set_title(f"Spearman {fit['spearman']:.2f}, logistic R² {fit['logistic_r2']:.2f}",
+                     fontsize=9)
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_noise_curves(rows: list[dict], path) -> Path:
+    """Recall of each MLP alone under relative input noise σ (renormalised, as the
+    Transformer's frozen RMSNorm does)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in rows:
+        levels = sorted(float(k.removeprefix("noisy_recall_")) for k in r if k.startswith("noisy_recall_"))
+        ax.plot([0.0, *levels], [r["mlp_recall"], *(r[f"noisy_recall_{s}"] for s in levels)],
+                "o-" if r["family"] == "spherical" else "s--", ms=3, label=r["label"])
+    ax.set_xlabel("relative noise σ (‖ε‖ ≈ σ‖k‖)")
+    ax.set_ylabel("MLP recall of noisy keys")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    return _save(fig, path)
+
+
+def plot_edit_sweep(sweep: dict[float, list[dict]], path) -> Path:
+    """Score (and its three parts) of each editing method against the fraction edited."""
+    plt = _plt()
+    fractions = sorted(sweep)
+    methods = [r["method"] for r in sweep[fractions[0]] if r["method"] != "none"]
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6), sharey=True)
+    for ax, key in zip(axes, ("score", "efficacy", "paraphrase", "specificity"), strict=True):
+        for method in methods:
+            ax.plot(fractions, [next(r[key] for r in sweep[f] if r["method"] == method)
+                                for f in fractions], "o-", label=method)
+        ax.set_xlabel("fraction of facts edited")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("value")
+    axes[0].legend(fontsize=8)
+    return _save(fig, path)
