@@ -48,7 +48,7 @@ def _cell(entry: dict | None) -> str:
         return "skipped"
     if entry["reached"] == 0:
         best = entry["best_recall"]
-        return f"not reached (best recall {best:.3f})" if best is not None else "error"
+        return f"not reached (best recall {best:.4f})" if best is not None else "error"
     spread = (f" ({entry['params_per_fact_min']:.3g}–{entry['params_per_fact_max']:.3g})"
               if entry["reached"] > 1 else "")
     return f"{entry['params_per_fact']:.3g}{spread} [{entry['reached']}/{entry['seeds']}]"
@@ -101,6 +101,8 @@ def report(results: Path, databases: list[Path], *, runs: Path) -> Path:
             with SweepStore(db, readonly=True) as store:
                 rows += store.rows()
             sources.append(str(db.relative_to(results.parent.parent)))
+    # A point (same key) stored in two databases is one experiment: keep its first row.
+    rows = list({r["key"]: r for r in reversed(rows)}.values())[::-1]
     table = cost_table(rows)
     fits = scaling_fits(rows)
     payload = {

@@ -10,9 +10,9 @@ recall of the one-layer Transformer trained on it (same budget for all: early st
 at most ``--max-steps`` steps). Then: how well each metric predicts Transformer recall
 (Spearman ρ, logistic R²).
 
-Each finished point is appended to ``results/bench_tradeoff[_quick]_points.jsonl`` at once
-and skipped on a rerun (resume after an interruption); delete the file to start over.
-Writes ``bench_tradeoff[_quick].json/.md`` and three PNG plots.
+Each finished point is appended to ``results/bench_tradeoff_F{F}_points.jsonl`` (``_quick``
+for ``--quick``) at once and skipped on a rerun (resume after an interruption); delete the
+file to start over. Writes ``bench_tradeoff_F{F}.json/.md`` and three PNG plots.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from _report import RESULTS, write_results  # noqa: E402
 _TABLE = ("label", "hidden_built", "params_per_fact", "bits_per_param", "mlp_recall",
           "spectral_bound_median", "empirical_lipschitz_median", "normalized_margin_median",
           "margin_over_lipschitz_median", "noisy_recall_0.1", "noisy_recall_0.2",
-          "transformer_recall", "steps", "seconds")
+          "transformer_recall", "first_eval_accuracy", "steps", "seconds")
 
 
 def main() -> None:
@@ -50,9 +50,9 @@ def main() -> None:
     from numerics.transformer import TrainConfig
 
     torch.set_num_threads(args.threads)
-    name = "bench_tradeoff" + ("_quick" if args.quick else "")
     points = DEFAULT_POINTS
     n_facts, max_steps = args.facts, args.max_steps
+    name = "bench_tradeoff" + ("_quick" if args.quick else f"_F{n_facts}")
     if args.quick:
         n_facts, max_steps = 64, 300
         points = (TradeoffPoint("construct m=auto"), TradeoffPoint("construct slack=3", slack=3.0),
@@ -82,13 +82,16 @@ def main() -> None:
         rows.append(row)
         print({k: row[k] for k in _TABLE}, flush=True)
     fits = predictor_fits(rows)
-    spherical = [r for r in rows if r["family"] == "spherical" and r["method"] == "construct"]
+    spherical_rows = [r for r in rows if r["family"] == "spherical"]
+    spherical_fits = predictor_fits(spherical_rows) if len(spherical_rows) >= 3 else []
+    spherical = [r for r in spherical_rows if r["method"] == "construct"]
     summary = {
         "n_facts": n_facts, "max_steps": max_steps, "points": len(rows),
-        "best_predictor": fits[0]["metric"], "best_predictor_logistic_r2": fits[0]["logistic_r2"],
-        "best_predictor_spearman": fits[0]["spearman"],
-        **{f"fit {f['metric']}": f"Spearman {f['spearman']:.3f}, R² {f['logistic_r2']:.3f}"
+        "best_predictor (all points)": fits[0]["metric"],
+        **{f"fit {f['metric']} (all {f['n']})": f"Spearman {f['spearman']:.3f}, logistic R² {f['logistic_r2']:.3f}"
            for f in fits},
+        **{f"fit {f['metric']} (spherical {f['n']})": f"Spearman {f['spearman']:.3f}, logistic R² {f['logistic_r2']:.3f}"
+           for f in spherical_fits},
         "construct_spearman_bits_vs_transformer_recall": _spearman(
             [r["bits_per_param"] for r in spherical], [r["transformer_recall"] for r in spherical]),
         "torch_threads": args.threads,
@@ -98,10 +101,12 @@ def main() -> None:
                   title="Capacity–usability tradeoff",
                   command=" ".join(["python benchmarks/bench_tradeoff.py", *sys.argv[1:]]))
     payload = json.loads((RESULTS / f"{name}.json").read_text())
-    payload.update(full_rows=rows, fits=fits)
+    payload.update(full_rows=rows, fits=fits, spherical_fits=spherical_fits)
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     plot_tradeoff(rows, RESULTS / f"{name}.png")
     plot_predictors(rows, fits, RESULTS / f"{name}_predictors.png")
+    if spherical_fits:
+        plot_predictors(spherical_rows, spherical_fits, RESULTS / f"{name}_predictors_spherical.png")
     plot_noise_curves(rows, RESULTS / f"{name}_noise.png")
 
 

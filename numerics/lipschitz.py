@@ -42,7 +42,8 @@ def _weights(weights: GatedMLPWeights, device) -> GatedMLPWeights:
 
 
 def _points(name: str, points, dim: int, device) -> torch.Tensor:
-    x = torch.as_tensor(np.asarray(points, dtype=np.float64) if not isinstance(points, torch.Tensor)
+    # np.array copies: the points may be read-only (a FactSet's keys), which torch cannot view.
+    x = torch.as_tensor(np.array(points, dtype=np.float64) if not isinstance(points, torch.Tensor)
                         else points, dtype=torch.float64, device=device)
     if x.ndim != 2 or x.shape[1] != dim:
         raise InvalidInputError(f"{name} has shape {tuple(x.shape)} but (n, {dim}) was expected")

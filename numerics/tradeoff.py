@@ -10,7 +10,8 @@ For each :class:`TradeoffPoint` (a fact-MLP recipe on the key–query task of
   spectral bound and empirical Lipschitz constant around the keys, normalised margin,
   margin over Lipschitz constant, certified radius, recall under relative noise σ;
 - **usability**: recall of the one-layer Transformer trained with a fixed budget
-  (:func:`numerics.transformer.run_transformer`), and the steps it took.
+  (:func:`numerics.transformer.run_transformer`), the steps it took, and its validation
+  accuracy at the first evaluation (step 250 by default: how fast it learned).
 
 :func:`predictor_fits` then reports, for each metric, the Spearman rank correlation with
 Transformer recall and the R² of a least-squares logistic fit
@@ -112,6 +113,8 @@ def measure_point(point: TradeoffPoint, *, n_facts: int = 256, seed: int = 0,
            "mlp_recall": fact_mlp.mlp_recall.accuracy, **metrics,
            **{f"noisy_recall_{k}": v for k, v in noisy.items()},
            "transformer_recall": run.evaluation.recall, "steps": run.training.steps,
+           "first_eval_step": run.training.history[0][0],
+           "first_eval_accuracy": run.training.history[0][2],
            "reached_target": run.training.reached_target,
            "attention_on_key": run.evaluation.attention_on_key,
            "train_seconds": run.training.seconds, "seconds": time.perf_counter() - start}
@@ -121,16 +124,23 @@ def measure_point(point: TradeoffPoint, *, n_facts: int = 256, seed: int = 0,
 
 
 def _logistic_r2(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares logistic fit of y on x, best of several starts (slopes of both signs,
+    midpoint at the median of x): (R², a, b)."""
     from scipy.optimize import least_squares
 
     def residual(theta):
-        return 1.0 / (1.0 + np.exp(-(theta[0] + theta[1] * x))) - y
+        return 1.0 / (1.0 + np.exp(-np.clip(theta[0] + theta[1] * x, -500, 500))) - y
 
-    scale = np.std(x) or 1.0
-    fit = least_squares(residual, x0=[0.0, 1.0 / scale])
-    ss_res = float(np.sum(fit.fun**2))
+    scale = float(np.std(x)) or 1.0
+    best = None
+    for slope in (-10.0, -3.0, -1.0, 1.0, 3.0, 10.0):
+        b0 = slope / scale
+        fit = least_squares(residual, x0=[-b0 * float(np.median(x)), b0])
+        if best is None or fit.cost < best.cost:
+            best = fit
+    ss_res = float(np.sum(best.fun**2))
     ss_tot = float(np.sum((y - y.mean()) ** 2)) or math.inf
-    return 1.0 - ss_res / ss_tot, float(fit.x[0]), float(fit.x[1])
+    return 1.0 - ss_res / ss_tot, float(best.x[0]), float(best.x[1])
 
 
 def predictor_fits(rows: list[dict], *, target: str = "transformer_recall",

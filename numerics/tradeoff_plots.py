@@ -22,42 +22,46 @@ def _plt():
     return plt
 
 
-def _save(fig, path) -> Path:
+def _save(fig, path, rect=(0, 0, 1, 1)) -> Path:
     path = Path(path)
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
     fig.savefig(path, dpi=120)
     _plt().close(fig)
     return path
 
 
 def plot_tradeoff(rows: list[dict], path) -> Path:
-    """Bits per parameter (capacity) against Transformer recall (usability), one point per
-    recipe, with the MLP's own noisy recall at σ = 0.1 as a second panel."""
+    """Bits per parameter (capacity) against Transformer recall (usability), one numbered
+    point per recipe (the key is printed below), with the MLP's own recall under 10% input
+    noise as a second panel."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
     for ax, key, title in ((axes[0], "transformer_recall", "Transformer recall (fresh sequences)"),
                            (axes[1], "noisy_recall_0.1", "MLP recall under 10% input noise")):
         for family, marker in (("spherical", "o"), ("conditioned", "s")):
-            pts = [r for r in rows if r["family"] == family]
+            pts = [(i, r) for i, r in enumerate(rows, start=1) if r["family"] == family]
             if not pts:
                 continue
-            ax.scatter([r["bits_per_param"] for r in pts], [r[key] for r in pts], marker=marker,
-                       s=50, label=f"{family} embeddings")
-            for r in pts:
-                ax.annotate(r["label"].replace("conditioned ", ""), (r["bits_per_param"], r[key]),
-                            fontsize=7, xytext=(4, 2), textcoords="offset points")
+            ax.scatter([r["bits_per_param"] for _, r in pts], [r[key] for _, r in pts],
+                       marker=marker, s=50, label=f"{family} embeddings")
+            for i, r in pts:
+                ax.annotate(str(i), (r["bits_per_param"], r[key]), fontsize=8, xytext=(4, 3),
+                            textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel("bits per parameter (capacity: more is more compressed)")
         ax.set_ylabel(title)
         ax.set_ylim(-0.03, 1.05)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="lower left")
+    key_text = "   ".join(f"{i}: {r['label']}" for i, r in enumerate(rows, start=1))
+    fig.text(0.01, 0.01, key_text, fontsize=7, wrap=True)
     fig.suptitle(f"capacity–usability tradeoff, F = {rows[0]['n_facts']}")
-    return _save(fig, path)
+    return _save(fig, path, rect=(0, 0.08, 1, 1))
 
 
 def plot_predictors(rows: list[dict], fits: list[dict], path, top: int = 4) -> Path:
-    """Transformer recall against the ``top`` best predictors, with their logistic fits."""
+    """Transformer recall against the ``top`` best predictors, with their logistic fits
+    (blue: spherical embeddings, orange: conditioned)."""
     plt = _plt()
     chosen = fits[:top]
     fig, axes = plt.subplots(1, len(chosen), figsize=(4 * len(chosen), 3.8), squeeze=False)
@@ -65,7 +69,8 @@ def plot_predictors(rows: list[dict], fits: list[dict], path, top: int = 4) -> P
     for ax, fit in zip(axes[0], chosen, strict=True):
         x = np.array([r[fit["metric"]] for r in rows], dtype=float)
         xs = np.log10(np.maximum(x, 1e-300)) if fit["log10"] else x
-        ax.scatter(xs, y, s=30)
+        colors = ["tab:blue" if r["family"] == "spherical" else "tab:orange" for r in rows]
+        ax.scatter(xs, y, s=30, c=colors)
         grid = np.linspace(xs.min(), xs.max(), 200)
         ax.plot(grid, 1 / (1 + np.exp(-(fit["a"] + fit["b"] * grid))), "r-", lw=1)
         ax.set_xlabel(("log10 " if fit["log10"] else "") + fit["metric"])

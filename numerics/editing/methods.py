@@ -106,7 +106,7 @@ def trigger_outputs(model: EditableLM, corpus: FactCorpus, facts, templates=None
 
 
 def optimise_deltas(model: EditableLM, corpus: FactCorpus, request: EditRequest, *,
-                    steps: int = 100, lr: float = 0.1, seed: int = 0) -> np.ndarray:
+                    steps: int = 100, lr: float = 0.1) -> np.ndarray:
     """δ (n×d, float64) maximising ``Σ_templates log p(new object)`` when added to the fact
     MLP's output at the trigger (Adam, ``lr`` relative to the outputs' RMS).
 
@@ -115,10 +115,9 @@ def optimise_deltas(model: EditableLM, corpus: FactCorpus, request: EditRequest,
     """
     y = trigger_outputs(model, corpus, request.facts).detach()            # (T, n, d)
     scale = float(y.pow(2).mean().sqrt())
-    torch.manual_seed(seed)
-    delta = torch.zeros(y.shape[1:], requires_grad=True)
+    delta = torch.zeros(y.shape[1:], device=y.device, requires_grad=True)   # starts at 0
     optimiser = torch.optim.Adam([delta], lr=lr * scale)
-    target = torch.from_numpy(request.new_objects).repeat(y.shape[0])
+    target = torch.from_numpy(request.new_objects).repeat(y.shape[0]).to(y.device)
     E = model.embeddings
     for _ in range(int(steps)):
         logits = model.fact_norm(y + delta) @ E.T

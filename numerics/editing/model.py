@@ -74,10 +74,11 @@ class EditableLM(nn.Module):
         self.pre_mlp_norm = ScalarRMSNorm(rms_gain, trainable=False)
         self.fact_mlp = GatedMLP(fact_mlp.to(dtype=torch.float32))
         self.fact_norm = ScalarRMSNorm(1.0, trainable=True)
-        torch.manual_seed(int(seed))  # nn.Linear initialisation of the expert and router
-        self.expert = nn.Sequential(nn.Linear(2 * d, expert_hidden), nn.GELU(),
-                                    nn.Linear(expert_hidden, d))
-        self.router = nn.Linear(2 * d, 1)
+        with torch.random.fork_rng(devices=[]):   # seeded nn.Linear init, global RNG untouched
+            torch.manual_seed(int(seed))
+            self.expert = nn.Sequential(nn.Linear(2 * d, expert_hidden), nn.GELU(),
+                                        nn.Linear(expert_hidden, d))
+            self.router = nn.Linear(2 * d, 1)
 
     @property
     def dim(self) -> int:

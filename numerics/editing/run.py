@@ -8,9 +8,10 @@ Hyperparameter grids (best by score; ties keep the first):
 - ``rome``: ridge on C in ``{1e-4, 1e-2}`` (× tr(C)/h);
 - ``memit``: λ in ``{1, 10, 100, 1000}``;
 - ``alphaedit``: null-space tolerance in ``{1e-8, 1e-4, 1e-2}`` (× λ_max of K₀K₀ᵀ) and
-  α in ``{0.01, 1}`` (× mean ‖k‖²). The row reports the null-space dimension; when it is 0
-  (hidden width ≤ number of preserved keys, and every tolerance leaves nothing), AlphaEdit
-  changes nothing and says so in ``note``.
+  α in ``{0.01, 1}`` (× mean ‖k‖²). The row reports the dimension of the null space used
+  and of the exact one (tolerance 1e-8); when the exact one is empty (hidden width ≤ number
+  of preserved keys) the row's ``note`` says so: with it AlphaEdit changes nothing, and any
+  effect comes from the approximate null space of small eigenvalues.
 """
 
 from __future__ import annotations
@@ -137,9 +138,20 @@ def _row(scores: EditScores, **extra) -> dict:
 
 
 def edit_all(base: BaseModel, request: EditRequest, methods=EDIT_METHODS, *,
-             mlp_method: str = DEFAULT_METHOD, seed: int = 0, device: str = "cpu") -> list[dict]:
-    """One result row per method (best of its grid by score), plus ``none`` (no edit)."""
+             mlp_method: str = DEFAULT_METHOD, seed: int = 0, device: str = "cpu",
+             progress: bool = False) -> list[dict]:
+    """One result row per method (best of its grid by score), plus ``none`` (no edit).
+    ``progress`` prints one line per finished method on stderr."""
     model, corpus = base.model, base.corpus
+    console = None
+    if progress:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+
+    def report(row: dict) -> None:
+        if console is not None:
+            console.print(f"edit {row['method']}: score {row['score']:.4f} ({row['seconds']:.1f} s)")
     objects = corpus.true_objects.copy()
     objects[request.facts] = request.new_objects
     nll_before = nonfact_nll(model, corpus, objects)
@@ -154,12 +166,13 @@ def edit_all(base: BaseModel, request: EditRequest, methods=EDIT_METHODS, *,
         rows.append(_row(scored("swap", swap_edit(model, corpus, request, method=mlp_method,
                                                   seed=seed + 1, device=device)),
                          seconds=time.perf_counter() - start))
+        report(rows[-1])
     closed = [m for m in methods if m != "swap"]
     if not closed:
         return rows
     start = time.perf_counter()
     keys = edit_keys(model, corpus, request)
-    deltas = {(steps, lr): optimise_deltas(model, corpus, request, steps=steps, lr=lr, seed=seed)
+    deltas = {(steps, lr): optimise_deltas(model, corpus, request, steps=steps, lr=lr)
               for steps, lr in DELTA_GRID}
     shared_seconds = time.perf_counter() - start
     for name in closed:
@@ -190,6 +203,7 @@ def edit_all(base: BaseModel, request: EditRequest, methods=EDIT_METHODS, *,
                                  f"eigenvalues ≤ {best[1]['rel_tol']:g}·λ_max "
                                  f"(dimension {best[1]['null_space_dim']})")
         rows.append(_row(best[0], seconds=time.perf_counter() - start + shared_seconds, **extra))
+        report(rows[-1])
     return rows
 
 
@@ -201,6 +215,6 @@ def run_editing(config: EditingConfig = EditingConfig(), *, base: BaseModel | No
         base = build_base_model(config, progress=progress)
     request = make_edit_request(base.corpus, config.fraction, seed=config.seed)
     rows = edit_all(base, request, config.methods, mlp_method=config.mlp_method, seed=config.seed,
-                    device=config.device)
+                    device=config.device, progress=progress)
     return EditingReport(base=base, request=request, results=tuple(rows),
                          seconds=time.perf_counter() - start)

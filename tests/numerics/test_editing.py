@@ -205,3 +205,19 @@ def test_base_model_stays_untouched_by_edits(base):
 def test_invalid_calls(call):
     with pytest.raises(InvalidInputError):
         call()
+
+
+def test_model_initialisation_is_seeded_and_leaves_the_global_rng_alone(base):
+    from numerics.editing import EditableLM
+
+    weights = base.fact_mlp.weights
+    E = torch.from_numpy(base.corpus.embeddings.copy())
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    a = EditableLM(E, weights, rms_gain=base.corpus.rms_gain, seed=4)
+    assert torch.equal(torch.rand(3), expected)
+    b = EditableLM(E, weights, rms_gain=base.corpus.rms_gain, seed=4)
+    c = EditableLM(E, weights, rms_gain=base.corpus.rms_gain, seed=5)
+    assert torch.equal(a.expert[0].weight, b.expert[0].weight)
+    assert not torch.equal(a.expert[0].weight, c.expert[0].weight)
