@@ -57,7 +57,7 @@ def _searched_minimum(factset, default_m: int) -> tuple[int, float]:
 
 def _slope(xs, ys) -> float:
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
 
 
 def _plot(rows, path: Path) -> None:
@@ -71,11 +71,11 @@ def _plot(rows, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for d in sorted({r["dim"] for r in rows}):
         pts = sorted((r["n_facts"], r["params_per_fact"]) for r in rows if r["dim"] == d and r["ok"])
-        ax.plot(*zip(*pts), "o", alpha=0.6, label=f"construct, d = {d}")
+        ax.plot(*zip(*pts, strict=True), "o", alpha=0.6, label=f"construct, d = {d}")
         mins = sorted((r["n_facts"], r["searched_min_params_per_fact"]) for r in rows
                       if r["dim"] == d and r.get("searched_min_params_per_fact"))
         if mins:
-            ax.plot(*zip(*mins), "k--", marker="x", alpha=0.7)
+            ax.plot(*zip(*mins, strict=True), "k--", marker="x", alpha=0.7)
     fs = sorted({r["n_facts"] for r in rows})
     ax.plot(fs, [bound_report(f, f, 2.0, bijective=True).min_params / f for f in fs], "r:",
             label="counting bound, 2 bits/param")

@@ -19,6 +19,10 @@ run and with the same torch thread count:
    the best learning rate reaches 100% in the fewest epochs (deterministic), and GD's time
    is that run's wall time.
 
+``--reuse FILE`` takes GD's capacity width and best learning rate from an earlier run's JSON
+(the capacity search took 2.3 h at d = 64 on a loaded 2-core CPU) and times only steps 1
+and 3 at them; the row records ``gd_reused_from``.
+
 Each timed build runs ``--repeats`` times (default 2) and the minimum counts, the time least
 disturbed by other work on shared CPUs.
 
@@ -57,7 +61,34 @@ def _timed(build, repeats: int):
     return first, min(times)
 
 
-def _point(dim: int, n_facts: int, patience: int | None, seed: int, repeats: int) -> dict:
+def _reused(path: str | None, dim: int, n_facts: int, seed: int) -> dict | None:
+    """The earlier row for this point, if it holds GD's width and best lr."""
+    if path is None:
+        return None
+    import json
+
+    rows = json.loads(Path(path).read_text())["rows"]
+    for row in rows:
+        if (row["dim"], row["n_facts"], row["seed"]) == (dim, n_facts, seed) and row.get("gd_best_lr"):
+            return row
+    return None
+
+
+def _time_gd(fs, hidden: int, lr: float, patience, seed: int, repeats: int, row: dict) -> None:
+    from numerics.methods import GDMethod
+
+    run, seconds = _timed(lambda: GDMethod(lrs=(lr,), patience=patience).build(
+        fs, hidden, seed=seed), repeats)
+    epochs = run.info["epochs"]
+    row.update(gd_hidden=hidden, gd_best_lr=lr, gd_epochs=epochs, gd_seconds=seconds,
+               gd_reached=bool(run.info.get("reached", True)),
+               gd_seconds_per_epoch=seconds / max(1, epochs),
+               ratio_gd_over_ours=seconds / row["ours_seconds"],
+               ratio_gd_over_ours_fixed_m=seconds / row["ours_fixed_m_seconds"])
+
+
+def _point(dim: int, n_facts: int, patience: int | None, seed: int, repeats: int,
+           reuse: str | None = None) -> dict:
     import torch
 
     from numerics.capacity import capacity
@@ -76,6 +107,13 @@ def _point(dim: int, n_facts: int, patience: int | None, seed: int, repeats: int
                                                                       seed=seed)), repeats)
     row.update(ours_fixed_m_seconds=seconds, ours_fixed_m_recall=fixed.recall.accuracy)
     print(row, flush=True)
+
+    earlier = _reused(reuse, dim, n_facts, seed)
+    if earlier is not None:
+        row.update(gd_reused_from=reuse, gd_params_per_fact=earlier["gd_params_per_fact"])
+        _time_gd(fs, earlier["gd_hidden"], earlier["gd_best_lr"], patience, seed, repeats, row)
+        print(row, flush=True)
+        return row
 
     found = capacity(fs, GDMethod(patience=patience), seed=seed, dtype=torch.float32,
                      progress=True)
@@ -116,6 +154,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=2,
                         help="timed builds per side; the minimum is reported (default 2)")
+    parser.add_argument("--reuse", metavar="FILE",
+                        help="take GD's width and best lr from an earlier run's JSON")
     args = parser.parse_args()
     import torch
 
@@ -123,7 +163,7 @@ def main() -> None:
     load_start = os.getloadavg()
     points = ((16, 128),) if args.quick else ((32, 512), (64, 2048))
     patience = args.patience or None
-    rows = [_point(d, f, patience, args.seed, args.repeats) for d, f in points]
+    rows = [_point(d, f, patience, args.seed, args.repeats, args.reuse) for d, f in points]
     load_end = os.getloadavg()
 
     summary = {"threads": args.threads, "gd_patience": patience, "seed": args.seed,

@@ -24,7 +24,7 @@ _EXPORTS = {
     # sweeps: config grid, SQLite store, Dask runner, fits and plots
     "FamilyVariant": "sweep", "Point": "sweep", "SweepConfig": "sweep", "configured_method": "sweep",
     "load_sweep_config": "sweep", "parse_sweep_config": "sweep", "SweepSummary": "sweep",
-    "evaluate_point": "sweep", "factset_rho": "sweep", "run_sweep": "sweep", "versions": "sweep",
+    "evaluate_point": "sweep", "point_rho": "sweep", "run_sweep": "sweep", "versions": "sweep",
     "POINT_COLUMNS": "sweep", "STATUSES": "sweep", "SweepStore": "sweep", "LinearFit": "sweep",
     "least_squares": "sweep", "reached_rows": "sweep", "rho_fits": "sweep",
     "scaling_fits": "sweep", "plot_sweep": "sweep", "cost_table": "sweep",

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from numerics.code_dim import choose_code_dim, full_dimension_decoder, nested_projection
 from numerics.encoder import EncoderSolution, solve_encoder
 from numerics.encoder_sparse import solve_encoder_sparse
 from numerics.encoder_spline import solve_encoder_spline
@@ -44,14 +45,12 @@ from numerics.factset import FactSet
 from numerics.mlp import ACTIVATIONS, GatedMLP, GatedMLPWeights
 from numerics.recall import RecallResult, recall
 from theory.bounds import bits_per_param
-from theory.decoder import (PROJECTIONS, Decoder, build_decoder, float_forward_error_bound,
-                            projection_matrix)
-from theory.decodability import decodability
-from theory.errors import InfeasibleFactSetError, InvalidInputError, SolverError
+from theory.decoder import PROJECTIONS, Decoder, build_decoder, float_forward_error_bound
+from theory.errors import InvalidInputError, SolverError
 from theory.param_count import encoder_gate_rows
 from theory.validation import preview_indices
 
-__all__ = ["ConstructionConfig", "Construction", "construct", "choose_code_dim", "cast_recall"]
+__all__ = ["ConstructionConfig", "Construction", "construct", "cast_recall"]
 
 #: Cancellation factor assumed before the encoder exists (measured after the build: about
 #: 2e2–3e2 on spherical sets with F = 2048, d = 64); it only sets the a-priori m.
@@ -64,11 +63,6 @@ SPLINE_MAX_KEYS = 2**12
 #: Gate draws tried before a SolverError is passed on; each retry has 50% more gate rows.
 ENCODER_ATTEMPTS = 3
 ENCODERS = ("auto", "dense", "sparse", "spline")
-#: Values screened when searching m (each against all values); the chosen m is then
-#: confirmed on every used value.
-SCREEN_VALUES = 256
-
-
 @dataclass(frozen=True)
 class ConstructionConfig:
     """Settings of :func:`construct`.
@@ -179,17 +173,6 @@ class Construction:
         }
 
 
-def _nested_projection(values, used, kind: str, seed: int, code_dim: int) -> np.ndarray:
-    """P_m for the search over m: Gaussian projections are the first m columns of one seeded
-    d×d draw, so a larger m only adds coordinates (a vertex stays a vertex: decodability
-    can only improve with m)."""
-    d = values.shape[1]
-    if kind == "gaussian":
-        full = projection_matrix(values, d, kind="gaussian", seed=seed)
-        return full[:, :code_dim] * math.sqrt(d / code_dim)
-    return projection_matrix(values, code_dim, kind=kind, used=used)
-
-
 def _rho_target(n_facts: int, dim: int, slack: float) -> float:
     group = encoder_gate_rows(n_facts, dim, slack)
     return float_forward_error_bound(AMPLIFICATION_GUESS, group + dim, "float32")
@@ -230,55 +213,6 @@ def _solve(keys: np.ndarray, targets: np.ndarray, config: ConstructionConfig, bi
             slack = 1.5 * (1 + slack) - 1
     return solve_encoder_spline(keys, targets, generator=generator, device=config.device,
                                 tolerance=tolerance), ENCODER_ATTEMPTS + 1
-
-
-def choose_code_dim(values, fact_map, *, projection: str = "gaussian", seed: int = 0,
-                    rho_target: float, progress: bool = False) -> Decoder:
-    """The decoder with the smallest code dimension m whose projected used values have
-    ρ(W) ≥ ``rho_target``; falls back to m = d with an orthogonal projection (which keeps ρ).
-
-    Raises
-    ------
-    InfeasibleFactSetError
-        A used value is undecodable even at m = d: no MLP stores the fact set.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    used = np.unique(fact_map)
-    d = values.shape[1]
-    rng = np.random.default_rng(seed)
-    sample = used if used.size <= SCREEN_VALUES else np.sort(rng.choice(used, SCREEN_VALUES, replace=False))
-
-    def screen(m: int) -> bool:
-        W = values @ _nested_projection(values, used, projection, seed, m)
-        return decodability(W, indices=sample).rho >= rho_target
-
-    low, high = 1, d            # binary search: the smallest m that passes the screen
-    while low < high:
-        mid = (low + high) // 2
-        low, high = (low, mid) if screen(mid) else (mid + 1, high)
-    m = low
-    while m < d:                # confirm on every used value; step up if one falls short
-        decoder = build_decoder(values, fact_map, _nested_projection(values, used, projection, seed, m),
-                                progress=progress)
-        if decoder.rho >= rho_target:
-            return decoder
-        m = min(d, m + max(1, m // 8))
-    return _full_dimension_decoder(values, fact_map, used, progress)
-
-
-def _full_dimension_decoder(values, fact_map, used, progress) -> Decoder:
-    # P = I: W = V, so the verdict is exactly theory.feasibility's on the same values (a random
-    # rotation keeps ρ in exact arithmetic, but values distinct only by rounding then get a
-    # different verdict from the one `factmlp check` reports).
-    decoder = build_decoder(values, fact_map, np.eye(values.shape[1]), progress=progress)
-    bad = used[~(decoder.rho_projected[used] > 0)]
-    if bad.size:
-        keys = np.flatnonzero(np.isin(fact_map, bad))
-        raise InfeasibleFactSetError(
-            f"infeasible fact set: values {preview_indices(bad)} lie in the convex hull of the "
-            f"other values (ρ = 0), so keys {preview_indices(keys)} mapped to them cannot be "
-            "decoded by any MLP", values=bad, keys=keys)
-    return decoder
 
 
 def _assemble(decoder: Decoder, enc: EncoderSolution, activation: str) -> GatedMLPWeights:
@@ -327,11 +261,11 @@ def construct(factset: FactSet, config: ConstructionConfig = ConstructionConfig(
                                   progress=progress)
     else:
         used = factset.used_values
-        decoder = build_decoder(values, fact_map, _nested_projection(values, used, config.projection,
-                                                                     config.seed, config.code_dim),
+        decoder = build_decoder(values, fact_map, nested_projection(values, used, config.projection,
+                                                                    config.seed, config.code_dim),
                                 progress=progress)
         if not decoder.decodable:
-            _full_dimension_decoder(values, fact_map, used, progress)  # raises if infeasible
+            full_dimension_decoder(values, fact_map, progress)  # raises if infeasible
             raise InvalidInputError(
                 f"code_dim = {config.code_dim} is too small: projected values "
                 f"{preview_indices(used[~(decoder.rho_projected[used] > 0)])} become undecodable; "

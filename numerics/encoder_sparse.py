@@ -72,7 +72,7 @@ class _Caps:
         n_keys, rows = keys.shape[0], len(index)
         self.index = keys.new_zeros((rows, width), dtype=torch.long)
         self.gate = keys.new_zeros((rows, width))          # padding: key 0 with s = 0
-        for n, (i, s) in enumerate(zip(index, gate)):
+        for n, (i, s) in enumerate(zip(index, gate, strict=True)):
             self.index[n, :len(i)] = i
             self.gate[n, :len(s)] = s
         self.keys = keys[self.index]                          # (N, q'_max, d)

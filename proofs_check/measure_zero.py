@@ -86,7 +86,7 @@ def _mp_minor(keys, gates, columns, dps: int = 60):
         d = len(k[0])
         rows = []
         for ki in k:
-            z = [sum(gn[l] * ki[l] for l in range(d)) for gn in g]
+            z = [sum(gn[c] * ki[c] for c in range(d)) for gn in g]
             sig = [mpmath.mpf(zz.numerator) / zz.denominator for zz in z]
             sig = [x / (1 + mpmath.exp(-x)) for x in sig]
             rows.append([sig[j // d] * mpmath.mpf(ki[j % d].numerator) / ki[j % d].denominator

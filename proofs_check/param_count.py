@@ -161,10 +161,10 @@ def check_limit() -> Evidence:
         # evaluates factorial(2^40) (and loggamma of an integer) eagerly and never returns.
         log_factorial = sp.Symbol("L")
 
-        def at(expr, e):
+        def at(expr, e, subs=subs, cmp=cmp, log_factorial=log_factorial):
             expr = expr.subs(subs).replace(
-                lambda x: isinstance(x, sp.log) and isinstance(x.args[0], sp.factorial),
-                lambda x: log_factorial)
+                lambda node: isinstance(node, sp.log) and isinstance(node.args[0], sp.factorial),
+                lambda node: log_factorial)
             ln_fact = sp.Float(mpmath.loggamma(mpmath.mpf(2) ** e + 1), 50)
             return float(expr.subs({cmp.F: sp.Integer(2) ** e, log_factorial: ln_fact}).evalf(50))
 

@@ -56,10 +56,10 @@ def _exact_error(n_facts: int, dim: int, seed: int) -> float:
     weights = sol.up_bias.numpy()
     worst = 0.0
     for i in range(n_facts):
-        projection = sum(Fraction(float(x)) * Fraction(float(y)) for x, y in zip(keys[i], u))
+        projection = sum(Fraction(float(x)) * Fraction(float(y)) for x, y in zip(keys[i], u, strict=True))
         active = [(projection + b) for b in bias]
         for t in range(targets.shape[1]):
-            exact = sum(a * Fraction(float(w)) for a, w in zip(active, weights[t]) if a > 0)
+            exact = sum(a * Fraction(float(w)) for a, w in zip(active, weights[t], strict=True) if a > 0)
             worst = max(worst, abs(float(exact) - targets[i, t]) / np.linalg.norm(targets[i]))
     return worst
 

@@ -217,7 +217,7 @@ class Decodability:
     @property
     def indices(self) -> np.ndarray:
         """Indices of the computed values, increasing."""
-        return np.array([c.index for c in self.certificates], dtype=np.int64)
+        return np.sort(np.array([c.index for c in self.certificates], dtype=np.int64))
 
     @property
     def rho(self) -> float:
@@ -430,7 +430,7 @@ def value_decodability(
 
 def decodability(
     values, *, indices=None, method: str = "mnp", tol: float = UNDECODABLE_TOL,
-    progress: bool = False,
+    progress: bool = False, stop_below: float | None = None,
 ) -> Decodability:
     """Decodability of every value (or of ``indices``) and ρ(V) = min_i ρ_i(V).
 
@@ -445,11 +445,15 @@ def decodability(
     ----------
     values : array_like, shape (M, d)
     indices : array_like of int, optional
-        Values to compute (default: all); repeated indices are computed once.
+        Values to compute, in this order (default: all); repeated indices are computed once.
     method, tol
         As in :func:`value_decodability`.
     progress : bool
         Show a progress bar on stderr (stdout stays clean for machine-readable output).
+    stop_below : float, optional
+        Stop after the first value with ``ρ_i < stop_below``; values not reached are NaN.
+        A screen ("is ρ at least this?") then costs little when it fails, most of all when
+        the values likely to fail come first in ``indices``.
 
     Returns
     -------
@@ -482,17 +486,20 @@ def decodability(
     if indices is None:
         chosen = np.arange(n_values)
     else:
-        chosen = np.unique(as_index_vector("indices", indices, upper=n_values))
+        requested = as_index_vector("indices", indices, upper=n_values)
+        _, first = np.unique(requested, return_index=True)
+        chosen = requested[np.sort(first)]              # repeats dropped, order kept
         if chosen.size == 0:
             raise InvalidInputError("indices must name at least one value, got none")
     _check_method(method)
     _check_tol(tol)
     scaled, unit = _rescaled(V)
-    certificates = tuple(
-        _value_decodability(scaled, unit, int(i), method, tol)
-        for i in _progress(chosen, progress)
-    )
-    return _collect(V.shape, certificates, method)
+    certificates = []
+    for i in _progress(chosen, progress):
+        certificates.append(_value_decodability(scaled, unit, int(i), method, tol))
+        if stop_below is not None and certificates[-1].rho < stop_below:
+            break
+    return _collect(V.shape, tuple(certificates), method)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -803,18 +810,27 @@ class _Corral:
     whose accuracy degrades like cond(B) rather than cond(G) = cond(B)²; a new column is
     orthogonalised by classical Gram–Schmidt applied twice ("twice is enough"), so its pivot
     (the distance of ``[1; q]`` from the span of the corral's columns) is a computed norm,
-    not a cancelling difference.  Adding a point costs ``O(k d)``; dropping points rebuilds
-    the factors, ``O(k² d)``, which is rare.
+    not a cancelling difference.  Adding a point costs ``O(k d)``.  Dropping points keeps
+    the factors of the columns before the first dropped one (Gram–Schmidt is sequential, so
+    they are unchanged) and re-adds only the later ones.  The factors live in buffers of the
+    largest possible corral (d + 1 affinely independent points in R^d), so nothing is
+    reallocated per step.
     """
 
     def __init__(self, directions: np.ndarray, first: int):
+        n_points, dim = directions.shape
+        capacity = min(n_points, dim + 1) + 1
         self._directions = directions
-        self._member = np.zeros(directions.shape[0], dtype=bool)
-        self._rebuild([first])
+        self._member = np.zeros(n_points, dtype=bool)
+        self._Q = np.zeros((dim + 1, capacity))
+        self._R = np.zeros((capacity, capacity))
+        self._points = np.zeros((capacity, dim))
+        self._index: list[int] = []
+        self._append_first(first)
 
     @property
     def points(self) -> np.ndarray:
-        return self._points
+        return self._points[: len(self._index)]
 
     def members(self) -> np.ndarray:
         return np.array(self._index, dtype=np.int64)
@@ -824,49 +840,57 @@ class _Corral:
 
     def add(self, j: int) -> bool:
         """Append ``a_j``; False (corral unchanged) if it is affinely dependent in rounding."""
-        column = np.concatenate(([1.0], self._directions[j]))
-        coefficients = np.zeros(len(self._index))
-        for _ in range(2):
-            projection = self._Q.T @ column
-            column = column - self._Q @ projection
-            coefficients += projection
+        k = len(self._index)
+        if k == self._R.shape[0]:
+            return False
+        Q = self._Q[:, :k]
+        column = np.empty(Q.shape[0])
+        column[0] = 1.0
+        column[1:] = self._directions[j]
+        projection = Q.T @ column
+        column -= Q @ projection
+        again = Q.T @ column
+        column -= Q @ again
         pivot = float(np.linalg.norm(column))
         if pivot <= _DEPENDENT_PIVOT:
             return False
-        k = len(self._index)
-        grown = np.zeros((k + 1, k + 1))
-        grown[:k, :k] = self._R
-        grown[:k, k] = coefficients
-        grown[k, k] = pivot
-        self._R = grown
-        self._Q = np.column_stack([self._Q, column / pivot])
-        self._points = np.vstack([self._points, self._directions[j]])
+        self._R[:k, k] = projection + again
+        self._R[k, k] = pivot
+        self._Q[:, k] = column / pivot
+        self._points[k] = self._directions[j]
         self._index.append(j)
         self._member[j] = True
         return True
 
     def keep(self, mask: np.ndarray) -> None:
-        """Drop the points where ``mask`` is False and rebuild the factors."""
-        self._rebuild([j for j, kept in zip(self._index, mask, strict=True) if kept])
-
-    def affine_weights(self) -> np.ndarray:
-        raw = _solve_upper(self._R, self._Q[0])
-        return raw / raw.sum()
-
-    def _rebuild(self, index: list[int]) -> None:
-        self._member[:] = False
-        first = np.concatenate(([1.0], self._directions[index[0]]))
-        norm = float(np.linalg.norm(first))
-        self._index = [index[0]]
-        self._member[index[0]] = True
-        self._points = self._directions[index[:1]]
-        self._Q = (first / norm)[:, None]
-        self._R = np.array([[norm]])
-        for j in index[1:]:
+        """Drop the points where ``mask`` is False and refactor the columns after them."""
+        first_dropped = int(np.argmin(mask))
+        later = [j for j, kept in zip(self._index[first_dropped + 1:], mask[first_dropped + 1:],
+                                      strict=True) if kept]
+        for j in self._index[first_dropped:]:
+            self._member[j] = False
+        del self._index[first_dropped:]
+        if not self._index:
+            self._append_first(later.pop(0))
+        for j in later:
             # Dropping columns only lengthens the later pivots (a projection onto a smaller
             # span leaves more), so points that entered before re-enter now.
             added = self.add(j)
             assert added, f"corral point {j} became dependent on rebuild"
+
+    def affine_weights(self) -> np.ndarray:
+        k = len(self._index)
+        raw = _solve_upper(self._R[:k, :k], self._Q[0, :k])
+        return raw / raw.sum()
+
+    def _append_first(self, j: int) -> None:
+        column = np.concatenate(([1.0], self._directions[j]))
+        norm = float(np.linalg.norm(column))
+        self._Q[:, 0] = column / norm
+        self._R[0, 0] = norm
+        self._points[0] = self._directions[j]
+        self._index.append(j)
+        self._member[j] = True
 
 
 def _solve_upper(R: np.ndarray, b: np.ndarray) -> np.ndarray:

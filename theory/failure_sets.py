@@ -219,7 +219,7 @@ def _rational_keys_and_gates(keys, gate_rows):
 
 def _preactivations(k: list[list[Fraction]], g: list[list[Fraction]]) -> list[list[Fraction]]:
     """Exact z[i][n] = g_n · k_i."""
-    return [[sum((gn[l] * ki[l] for l in range(len(ki))), Fraction(0)) for gn in g] for ki in k]
+    return [[sum((gn[c] * ki[c] for c in range(len(ki))), Fraction(0)) for gn in g] for ki in k]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 For each point not yet in the database (:class:`~numerics.sweep.store.SweepStore`):
 
-1. once per fact set (shared by the methods), :func:`factset_rho` draws the fact set and
+1. once per fact set (shared by the methods), :func:`point_rho` draws the fact set and
    computes ρ of its used values (:func:`theory.decodability.decodability`);
 2. :func:`evaluate_point` draws the fact set again (same seed, same arrays) and runs
    :func:`numerics.capacity.capacity`; every outcome becomes one row: ``ok``; ``skipped``
@@ -49,7 +49,7 @@ from theory.errors import (
     MissingDependencyError,
 )
 
-__all__ = ["SweepSummary", "evaluate_point", "factset_rho", "run_sweep", "versions"]
+__all__ = ["SweepSummary", "evaluate_point", "point_rho", "run_sweep", "versions"]
 
 #: Relative cost of one capacity search per unit of F·d (a priority heuristic only).
 METHOD_COST = {"gd": 200.0, "encdec": 2.0}
@@ -118,7 +118,7 @@ def _classify(exc: BaseException) -> tuple[str, str]:
     return "error", f"{type(exc).__name__}: {line}"
 
 
-def factset_rho(point: Point) -> dict[str, Any]:
+def point_rho(point: Point) -> dict[str, Any]:
     """ρ of the used values of ``point``'s fact set: min, median, mean and the time taken.
 
     Returns ``{"rho": None, ..., "rho_error": message}`` when the fact set cannot be drawn
@@ -205,7 +205,7 @@ def _run_serial(todo: list[Point], sweep: str, threads: int, on_row: Callable) -
         for point in todo:
             if point.factset_key not in rho_cache:
                 _set_threads(threads)
-                rho_cache[point.factset_key] = factset_rho(point)
+                rho_cache[point.factset_key] = point_rho(point)
             on_row(evaluate_point(point, rho_cache[point.factset_key], sweep, threads))
     finally:
         torch.set_num_threads(previous)
@@ -240,7 +240,7 @@ def _run_dask(todo: list[Point], sweep: str, threads: int, on_row: Callable, *,
         for point in todo:
             if point.factset_key not in rho_futures:
                 rho_futures[point.factset_key] = client.submit(
-                    factset_rho, point, pure=False, priority=_priority(point) + 1)
+                    point_rho, point, pure=False, priority=_priority(point) + 1)
             future = client.submit(evaluate_point, point, rho_futures[point.factset_key],
                                    sweep, threads, pure=False, priority=_priority(point))
             by_future[future] = point

@@ -635,3 +635,39 @@ def test_every_encoder_stores_a_generic_set(encoder, tmp_path):
 def test_unknown_encoder_is_refused():
     with pytest.raises(InvalidInputError, match="encoder 'qr' is unknown"):
         ConstructionConfig(encoder="qr")
+
+
+def test_code_dim_search_treats_an_uncertified_rho_as_too_small(monkeypatch):
+    # The fast ρ solver can fail to certify a value that is nearly in the hull at a small m
+    # (seen at F = 8192, d = 128): the search must step past such an m, not abort.
+    import numerics.code_dim as module
+
+    real = module.decodability
+    refused = []
+
+    def flaky(W, **kwargs):
+        if W.shape[1] < 10:
+            refused.append(W.shape[1])
+            raise SolverError("value 0: mnp certified neither a margin nor a hull point")
+        return real(W, **kwargs)
+
+    monkeypatch.setattr(module, "decodability", flaky)
+    fs = make_factset("spherical", n_facts=64, dim=16, seed=0, tied=True)
+    built = construct(fs, ConstructionConfig(seed=0))
+    assert refused, "the search never tried a small code dimension"
+    assert built.code_dim >= 10 and built.recall.accuracy == 1.0
+
+
+def test_code_dim_is_the_smallest_that_passes_the_confirmation():
+    from numerics.code_dim import nested_projection
+    from numerics.construct import _rho_target
+    from theory.decoder import build_decoder
+
+    fs = make_factset("spherical", n_facts=128, dim=16, seed=3, tied=True)
+    cfg = ConstructionConfig(seed=3)
+    built = construct(fs, cfg)
+    values, used = np.asarray(fs.values), np.unique(fs.fact_map)
+    target = _rho_target(fs.n_facts, fs.dim, cfg.slack)
+    smaller = build_decoder(values, fs.fact_map,
+                            nested_projection(values, used, "gaussian", 3, built.code_dim - 1))
+    assert built.rho_projected >= target > smaller.rho

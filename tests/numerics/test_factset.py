@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings
 
 from numerics.factset import FactSet
-from theory.errors import InvalidInputError
 from tests.strategies import fact_arrays
+from theory.errors import InvalidInputError
 
 K = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 V = np.array([[1.0, 0.0], [0.0, 1.0]])

@@ -8,7 +8,7 @@ import torch
 from numerics.families import family_factset
 from numerics.methods import METHODS
 from numerics.sweep.config import parse_sweep_config
-from numerics.sweep.runner import evaluate_point, factset_rho, run_sweep
+from numerics.sweep.runner import evaluate_point, point_rho, run_sweep
 from numerics.sweep.store import SweepStore
 from theory.decodability import decodability
 from theory.errors import InvalidInputError
@@ -134,7 +134,7 @@ def test_gd_beyond_the_cpu_limits_is_skipped_with_the_reason(tmp_path):
     grid = {"methods": ["gd"], "dims": [128], "facts": [16], "tied": True,
             "families": [{"name": "spherical"}]}
     point = parse_sweep_config(grid).points[0]
-    row = evaluate_point(point, factset_rho(point), "gd")
+    row = evaluate_point(point, point_rho(point), "gd")
     assert row["status"] == "skipped" and row["reason"].startswith("needs an accelerator")
 
 

@@ -434,3 +434,15 @@ def test_public_names():
         if not name.startswith("_") and getattr(obj, "__module__", None) == module.__name__
     }
     assert defined_here <= set(module.__all__)
+
+
+def test_stop_below_stops_at_the_first_value_under_the_threshold_in_the_given_order():
+    # Value 3 lies inside the triangle (ρ = 0); asked first, it ends the pass at once.
+    values = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.25, 0.25]])
+    early = decodability(values, indices=[3, 0, 1, 2], stop_below=1e-3)
+    assert early.indices.tolist() == [3]
+    assert np.isnan(early.rho_per_value[:3]).all() and early.rho == 0.0
+    late = decodability(values, indices=[0, 1, 2, 3], stop_below=1e-3)
+    np.testing.assert_allclose(late.rho_per_value, decodability(values).rho_per_value)
+    # A threshold no value falls under computes everything, as without it.
+    assert decodability(values, stop_below=-1.0).indices.tolist() == [0, 1, 2, 3]
