@@ -211,7 +211,8 @@ def _factor(Q: Tensor) -> tuple[Tensor, float]:
         "for this gate draw; try another seed or more slack")
 
 
-def _validate(keys, targets, slack: float) -> tuple[np.ndarray, np.ndarray]:
+def validate_system(keys, targets, slack: float) -> tuple[np.ndarray, np.ndarray]:
+    """Keys (F×d) and targets (F×m) as float64, finite, shapes agreeing; slack finite ≥ 0."""
     K = np.asarray(keys, dtype=np.float64)
     T = np.asarray(targets, dtype=np.float64)
     if K.ndim != 2 or T.ndim != 2 or K.shape[0] != T.shape[0] or K.shape[0] == 0:
@@ -252,7 +253,7 @@ def solve_encoder(keys, targets, *, activation: str = "silu", slack: float = 0.0
         quadratic forms), the kernel is singular even after regularisation, or the codes of
         the built weights miss their targets by more than ``tolerance``.
     """
-    K, T = _validate(keys, targets, slack)
+    K, T = validate_system(keys, targets, slack)
     if not 0 < tolerance < 1:
         raise InvalidInputError(f"tolerance must lie in (0, 1), got {tolerance!r}")
     act = ACTIVATIONS[activation]

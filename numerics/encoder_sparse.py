@@ -49,7 +49,7 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from numerics.encoder import CODE_TOLERANCE, EncoderSolution
+from numerics.encoder import CODE_TOLERANCE, EncoderSolution, validate_system
 from theory.errors import InvalidInputError, SolverError
 
 __all__ = ["solve_encoder_sparse"]
@@ -304,16 +304,7 @@ def solve_encoder_sparse(keys, targets, *, slack: float = 0.1, active_per_key: f
     >>> sol.method, sol.up_bias is None, sol.max_code_error < 1e-8
     ('sparse', True, True)
     """
-    K = np.asarray(keys, dtype=np.float64)
-    T = np.asarray(targets, dtype=np.float64)
-    if K.ndim != 2 or T.ndim != 2 or K.shape[0] != T.shape[0] or K.shape[0] == 0:
-        raise InvalidInputError(f"keys {K.shape} and targets {T.shape} must be (F, d) and (F, m), F ≥ 1")
-    for name, array in (("keys", K), ("targets", T)):
-        if not np.isfinite(array).all():
-            raise InvalidInputError(f"{name}[{tuple(int(j) for j in np.argwhere(~np.isfinite(array))[0])}] "
-                                    "is not finite")
-    if not (math.isfinite(slack) and slack >= 0):
-        raise InvalidInputError(f"slack must be finite and ≥ 0, got {slack!r}")
+    K, T = validate_system(keys, targets, slack)
     if not (math.isfinite(active_per_key) and active_per_key > 0):
         raise InvalidInputError(f"active_per_key must be finite and > 0, got {active_per_key!r}")
     if not (0 < tol < 1):

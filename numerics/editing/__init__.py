@@ -15,44 +15,44 @@ constructed fact MLP), ROME, MEMIT and AlphaEdit (closed forms in :mod:`theory.e
 
 from numerics.editing.corpus import BOS, HELDOUT_TEMPLATES, TRAIN_TEMPLATES, FactCorpus, make_corpus
 from numerics.editing.evaluate import (
-                                      EditScores,
-                                      fact_accuracy,
-                                      harmonic_mean,
-                                      nonfact_nll,
-                                      score_edit,
+    EditScores,
+    fact_accuracy,
+    harmonic_mean,
+    nonfact_nll,
+    score_edit,
 )
 from numerics.editing.facts import RelationFacts, load_subdivision_facts, subdivision_count
 from numerics.editing.methods import (
-                                      EditKeys,
-                                      EditRequest,
-                                      alphaedit_edit,
-                                      edit_keys,
-                                      fact_keys,
-                                      make_edit_request,
-                                      memit_edit,
-                                      null_space,
-                                      optimise_deltas,
-                                      rome_edit,
-                                      swap_edit,
-                                      trigger_outputs,
-                                      with_down,
+    EditKeys,
+    EditRequest,
+    alphaedit_edit,
+    edit_keys,
+    fact_keys,
+    make_edit_request,
+    memit_edit,
+    null_space,
+    optimise_deltas,
+    rome_edit,
+    swap_edit,
+    trigger_outputs,
+    with_down,
 )
 from numerics.editing.model import EditableLM, ForwardPass
 from numerics.editing.run import (
-                                      DELTA_GRID,
-                                      EDIT_METHODS,
-                                      BaseModel,
-                                      EditingConfig,
-                                      EditingReport,
-                                      build_base_model,
-                                      edit_all,
-                                      run_editing,
+    DELTA_GRID,
+    EDIT_METHODS,
+    BaseModel,
+    EditingConfig,
+    EditingReport,
+    build_base_model,
+    edit_all,
+    run_editing,
 )
 from numerics.editing.train import (
-                                      BaseTrainConfig,
-                                      BaseTrainResult,
-                                      routing_labels,
-                                      train_base_model,
+    BaseTrainConfig,
+    BaseTrainResult,
+    routing_labels,
+    train_base_model,
 )
 
 __all__ = [

@@ -11,13 +11,8 @@ import pytest
 
 from numerics.cli import main
 from numerics.factset import FactSet
+from tests.cli_runner import run
 from theory.bounds import min_params
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

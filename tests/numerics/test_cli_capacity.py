@@ -10,18 +10,13 @@ import subprocess
 import numpy as np
 import pytest
 
-from numerics.cli import main
 from numerics.factset import FactSet
 from proofs_check.decoder_correctness import read_mlp_file
+from tests.cli_runner import run
 
 KEYS = {"method", "reached", "hidden", "params", "params_per_fact", "recall", "seconds",
         "bits_per_param", "trials"}
 
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

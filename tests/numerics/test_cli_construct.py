@@ -14,19 +14,14 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from numerics.cli import main
 from numerics.factset import FactSet
 from proofs_check.decoder_correctness import numpy_forward, numpy_margins, read_mlp_file
+from tests.cli_runner import run
 
 CONSTRUCT_KEYS = {"recall", "params", "params_per_fact", "hidden", "code_dim", "min_margin",
                   "float32_ok", "bf16_ok", "seconds"}
 VERIFY_KEYS = {"recall", "min_margin", "failed"}
 
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import torch
 
 from numerics.cli import main
 from numerics.transformer.train import TrainConfig
+from tests.cli_runner import run
 
 TINY_TRANSFORMER = ["transformer", "--facts", "8", "--junk", "2", "--dim", "16", "--method",
                     "hebbian_ridge", "--batch", "32", "--max-steps", "10", "--eval-per-fact", "2"]
@@ -23,11 +24,6 @@ def restore_threads():
     yield
     torch.set_num_threads(before)
 
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_transformer_json_contract(capsys):

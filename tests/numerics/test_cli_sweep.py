@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from numerics.cli import main
+from tests.cli_runner import run
 
 pytest.importorskip("distributed", reason='Dask sweeps need: pip install "dask[distributed]"')
 
@@ -31,11 +31,6 @@ def config(tmp_path):
     path.write_text(CONFIG)
     return path
 
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_show_prints_the_resolved_grid_and_runs_nothing(capsys, config, tmp_path):
