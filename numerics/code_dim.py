@@ -6,9 +6,12 @@ Each candidate m costs one exact min-norm-point solve per value checked
 
 * **Binary search on a screen**: at each m, the values most at risk first. A projected value
   near the centre of the others (small ``‖w_i − w̄‖``) is the one most likely to fall inside
-  their hull, so the screen is the ``SCREEN_VALUES`` values with the smallest centred norm at
-  that m, plus every value that fell short at an earlier m; a pass stops at the first value
-  below the target, so a failing m is usually rejected after a few solves.
+  their hull, so the screen is the ``SCREEN_VALUES`` first values of the risk order: every
+  value that fell short at an earlier m, then the smallest centred norms at this m. A pass
+  stops at the first value below the target, so a failing m is usually rejected after a few
+  solves. With nested projections a vertex stays a vertex as m grows, but ρ itself may dip
+  (the differences are renormalised), so the search finds a boundary of the screen, which
+  the confirmation below makes safe; it is the smallest m only where ρ(W_m) is monotone.
 * **Confirmation on every used value** at the chosen m, in the same order; if one falls short
   m steps up. Solves are cached per m, so values screened at the final m are not solved again.
 * **m = d with P = I** as the last resort: W = V, so the verdict there is exactly
@@ -29,7 +32,7 @@ from theory.decoder import Decoder, build_decoder, projection_matrix
 from theory.errors import InfeasibleFactSetError, SolverError
 from theory.validation import preview_indices
 
-__all__ = ["SCREEN_VALUES", "nested_projection", "choose_code_dim"]
+__all__ = ["SCREEN_VALUES", "nested_projection", "choose_code_dim", "full_dimension_decoder"]
 
 #: Values screened per candidate m (besides those that fell short before).
 SCREEN_VALUES = 256
@@ -37,8 +40,8 @@ SCREEN_VALUES = 256
 
 def nested_projection(values, used, kind: str, seed: int, code_dim: int) -> np.ndarray:
     """P_m for the search over m: Gaussian projections are the first m columns of one seeded
-    d×d draw, so a larger m only adds coordinates (a vertex stays a vertex: decodability
-    can only improve with m)."""
+    d×d draw, so a larger m only adds coordinates (a vertex stays a vertex: a value decodable
+    at m stays decodable at every larger m, though its ρ may dip)."""
     d = values.shape[1]
     if kind == "gaussian":
         full = projection_matrix(values, d, kind="gaussian", seed=seed)
@@ -67,7 +70,8 @@ class _Search:
         _, W, _ = self.at(m)
         centred = np.linalg.norm(W[candidates] - W[self.used].mean(axis=0), axis=1)
         rest = candidates[np.argsort(centred, kind="stable")]
-        first = np.array([j for j in self.short if j in set(candidates.tolist())], dtype=np.int64)
+        pool = set(candidates.tolist())
+        first = np.array([j for j in self.short if j in pool], dtype=np.int64)
         return np.concatenate([first, rest[~np.isin(rest, first)]])
 
     def passes(self, m: int, order: np.ndarray, progress: bool = False) -> bool:
@@ -113,20 +117,33 @@ def choose_code_dim(values, fact_map, *, projection: str = "gaussian", seed: int
     search = _Search(values, used, projection, seed, rho_target)
 
     def screen(m: int) -> bool:
-        order = search.risk_order(m, used)
-        candidates = np.union1d(order[:SCREEN_VALUES], search.short).astype(np.int64)
-        return search.passes(m, search.risk_order(m, candidates))
+        return search.passes(m, search.risk_order(m, used)[:SCREEN_VALUES])
 
-    low, high = 1, d            # binary search: the smallest m that passes the screen
+    largest = _largest_code_dim(values, used, projection)
+    low, high = 1, largest      # binary search: a boundary of the screen
     while low < high:
         mid = (low + high) // 2
         low, high = (low, mid) if screen(mid) else (mid + 1, high)
     m = low
-    while m < d:                # confirm on every used value; step up if one falls short
+    while m < d and m <= largest:   # confirm on every used value; step up if one falls short
         if search.passes(m, search.risk_order(m, used), progress):
             return search.decoder(m)
-        m = min(d, m + max(1, m // 8))
+        if m == largest:
+            break
+        m = min(largest, m + max(1, m // 8))
     return full_dimension_decoder(values, fact_map, progress)
+
+
+def _largest_code_dim(values, used, projection: str) -> int:
+    """The largest m the projection kind can build: d, or for ``whitened`` the number of
+    non-degenerate principal directions of the used values (beyond it P = I takes over)."""
+    d = values.shape[1]
+    if projection != "whitened":
+        return d
+    if used.size < 2:
+        return 0
+    singular = np.linalg.svd(values[used] - values[used].mean(axis=0), compute_uv=False)
+    return max(1, min(d, int(np.sum(singular > singular.max() * 1e-12))))
 
 
 def full_dimension_decoder(values, fact_map, progress: bool = False) -> Decoder:

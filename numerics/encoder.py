@@ -306,20 +306,24 @@ def solve_encoder(keys, targets, *, activation: str = "silu", slack: float = 0.0
     reference = target_norm.clamp_min(float(target_norm.square().mean().sqrt()))
     reference = reference.clamp_min(torch.finfo(torch.float64).tiny)
     refinements = 0
-    previous = math.inf
+    previous, best = math.inf, None
     while True:
         codes, magnitude = _codes(Kt, gate, gate_bias, up, up_bias, act)
         error = (codes - Tt).norm(dim=1)
         worst = float((error / reference).max())
+        if best is None or worst < best[0]:
+            best = (worst, up, up_bias, error, magnitude)
         # Stop at the target, at the cap, or once a step no longer halves the error: the
         # remainder is then the rounding floor of the forward pass, which no step removes.
+        # The best iterate is kept (a step at the floor can make the error slightly worse).
         if worst <= _REFINE_TARGET or refinements == _MAX_REFINEMENTS or worst > previous / 2:
             break
         previous = worst
         alpha = alpha + torch.cholesky_solve(Tt - codes, factor)
         up, up_bias = weights_from(alpha)
         refinements += 1
-    if worst > tolerance:
+    worst, up, up_bias, error, magnitude = best
+    if not worst <= tolerance:                 # NaN fails too
         raise SolverError(
             f"encoder: the built weights miss a code by {worst:.2e} (relative) > "
             f"{tolerance:.1e} after {refinements} refinements (kernel regularised by "

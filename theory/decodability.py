@@ -49,6 +49,7 @@ conventions for duplicates and for ``M = 1`` and both algorithms are derived her
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -198,7 +199,7 @@ class Decodability:
     undecodable : ndarray of int
         Sorted indices of the computed values with ``ρ_i = 0``.
     certificates : tuple of ValueDecodability
-        One per computed value, in increasing index order.
+        One per computed value, in the order computed (``indices`` as given).
     method : str
         The solver path used.
     """
@@ -493,6 +494,9 @@ def decodability(
             raise InvalidInputError("indices must name at least one value, got none")
     _check_method(method)
     _check_tol(tol)
+    if stop_below is not None and not (isinstance(stop_below, (int, float))
+                                       and math.isfinite(stop_below)):
+        raise InvalidInputError(f"stop_below must be a finite number, got {stop_below!r}")
     scaled, unit = _rescaled(V)
     certificates = []
     for i in _progress(chosen, progress):
@@ -553,7 +557,7 @@ def _collect(shape, certificates, method: str) -> Decodability:
         rho[cert.index] = cert.rho
         gap[cert.index] = cert.gap
         u_star[cert.index] = cert.u_star
-    undecodable = np.array([c.index for c in certificates if c.undecodable], dtype=np.int64)
+    undecodable = np.sort(np.array([c.index for c in certificates if c.undecodable], dtype=np.int64))
     return Decodability(rho, u_star, gap, undecodable, certificates, method)
 
 

@@ -62,3 +62,13 @@ def test_an_interior_value_is_refused_naming_it():
     with pytest.raises(InfeasibleFactSetError, match=r"values \[4\]") as caught:
         choose_code_dim(values, np.arange(5), rho_target=1e-3)
     assert caught.value.values == (4,) and caught.value.keys == (4,)
+
+
+def test_whitened_projection_with_few_used_values_falls_back_to_the_identity():
+    # Whitening can build at most as many directions as the used values span (2 here); the
+    # search must stop there and fall back to P = I instead of failing (a reviewer's case).
+    values = np.random.default_rng(0).standard_normal((40, 12))
+    decoder = choose_code_dim(values, [0, 1, 2], projection="whitened", rho_target=0.05)
+    assert decoder.rho >= 0.05
+    single = choose_code_dim(values, [5, 5], projection="whitened", rho_target=0.05)
+    assert single.code_dim == 12 and single.rho > 0

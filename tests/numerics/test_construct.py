@@ -184,7 +184,7 @@ _NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 
 
 @given(fact_sets)
-@settings(max_examples=25, deadline=None, phases=_NO_SHRINK, print_blob=True,
+@settings(max_examples=200, deadline=None, phases=_NO_SHRINK, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                  HealthCheck.data_too_large])
 def test_every_promised_fact_set_is_stored_and_every_infeasible_one_refused(tmp_path_factory, arrays):
@@ -193,7 +193,7 @@ def test_every_promised_fact_set_is_stored_and_every_infeasible_one_refused(tmp_
 
 @pytest.mark.slow
 @given(fact_sets)
-@settings(max_examples=300, deadline=None, phases=_NO_SHRINK, print_blob=True,
+@settings(max_examples=3000, deadline=None, phases=_NO_SHRINK, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                  HealthCheck.data_too_large])
 def test_every_promised_fact_set_is_stored_many_examples(tmp_path_factory, arrays):

@@ -275,3 +275,18 @@ def test_group_size_is_the_theory_count(activation):
     sol = solve_encoder(keys, targets, activation=activation)
     assert sol.group_size == encoder_gate_rows(100, 8, 0.05, activation)
     assert relative_error(sol, keys, targets, activation) <= 1e-8
+
+
+@pytest.mark.parametrize("activation,slack", [("gelu", 0.0), ("silu", 0.0), ("silu", 0.05)])
+def test_refinement_never_returns_weights_worse_than_the_direct_solve(monkeypatch, activation, slack):
+    # At the rounding floor a refinement step can make the error slightly worse; the solver
+    # keeps its best iterate, so its error is at most that of the unrefined solve.
+    import numerics.encoder as module
+
+    rng = np.random.default_rng(0)
+    K, T = rng.standard_normal((400, 6)), rng.standard_normal((400, 3))
+    refined = solve_encoder(K, T, activation=activation, slack=slack, tolerance=1e-4)
+    monkeypatch.setattr(module, "_MAX_REFINEMENTS", 0)
+    direct = solve_encoder(K, T, activation=activation, slack=slack, tolerance=1e-4)
+    assert direct.refinements == 0
+    assert refined.max_code_error <= direct.max_code_error

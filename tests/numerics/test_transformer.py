@@ -76,7 +76,7 @@ def _model(task, mlp, seed=0):
 def test_rms_gain_makes_perfect_attention_deliver_the_key(small):
     task, mlp = small
     model = _model(task, mlp)
-    keys = torch.from_numpy(task.keys).float()
+    keys = torch.tensor(task.keys, dtype=torch.float32)
     torch.testing.assert_close(model.pre_mlp_norm(keys), keys, rtol=1e-5, atol=1e-6)
     assert task.rms_gain == pytest.approx(1 / math.sqrt(task.dim))
 
