@@ -50,6 +50,7 @@ conventions for duplicates and for ``M = 1`` and both algorithms are derived her
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -499,10 +500,12 @@ def decodability(
         raise InvalidInputError(f"stop_below must be a finite number, got {stop_below!r}")
     scaled, unit = _rescaled(V)
     certificates = []
-    for i in _progress(chosen, progress):
-        certificates.append(_value_decodability(scaled, unit, int(i), method, tol))
-        if stop_below is not None and certificates[-1].rho < stop_below:
-            break
+    with _progress(len(chosen), progress) as advance:
+        for i in chosen:
+            certificates.append(_value_decodability(scaled, unit, int(i), method, tol))
+            advance()
+            if stop_below is not None and certificates[-1].rho < stop_below:
+                break
     return _collect(V.shape, tuple(certificates), method)
 
 
@@ -534,18 +537,20 @@ def _check_tol(tol) -> None:
         raise InvalidInputError(f"tol must be a number in (0, 1), got {tol!r}")
 
 
-def _progress(items: np.ndarray, show: bool):
+@contextmanager
+def _progress(total: int, show: bool):
+    """A context giving an ``advance()`` callable: a rich bar on stderr (stdout stays clean
+    for machine-readable output) when ``show``, else a no-op. A context, not a generator,
+    so that stopping early closes the bar at once."""
     if not show:
-        yield from items
+        yield lambda: None
         return
     from rich.console import Console
     from rich.progress import Progress
 
     with Progress(console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task("decodability ρ_i", total=len(items))
-        for item in items:
-            yield item
-            bar.advance(task)
+        task = bar.add_task("decodability ρ_i", total=total)
+        yield lambda: bar.advance(task)
 
 
 def _collect(shape, certificates, method: str) -> Decodability:
