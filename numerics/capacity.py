@@ -51,6 +51,7 @@ from numerics.recall import recall
 from theory.bounds import bits_per_param
 from theory.errors import InvalidInputError, SolverError
 from theory.feasibility import feasibility, require_feasible
+from theory.validation import require_int
 
 __all__ = ["CapacityResult", "capacity"]
 
@@ -120,8 +121,7 @@ class CapacityResult:
 
 
 def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInputError(f"{name} must be an integer ≥ 1, got {value!r}")
+    require_int(name, value, 1)
     return value
 
 
@@ -242,8 +242,7 @@ def capacity(factset: FactSet, method: str | Method, *, max_hidden: int | None =
         method = get_method(method)
     elif not isinstance(method, Method):
         raise InvalidInputError(f"method must be a method name or a Method, got {type(method).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InvalidInputError(f"seed must be an integer ≥ 0, got {seed!r}")
+    require_int('seed', seed, 0)
     if isinstance(rel_precision, bool) or not isinstance(rel_precision, (int, float)) or not (
             0 < rel_precision < 1):
         raise InvalidInputError(f"rel_precision must lie in (0, 1), got {rel_precision!r}")

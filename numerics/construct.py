@@ -48,7 +48,7 @@ from theory.bounds import bits_per_param
 from theory.decoder import PROJECTIONS, Decoder, build_decoder, float_forward_error_bound
 from theory.errors import InvalidInputError, SolverError
 from theory.param_count import encoder_gate_rows
-from theory.validation import preview_indices
+from theory.validation import preview_indices, require_int
 
 __all__ = ["ConstructionConfig", "Construction", "construct", "cast_recall"]
 
@@ -97,8 +97,7 @@ class ConstructionConfig:
             raise InvalidInputError(f"code_dim must be a positive integer or None, got {self.code_dim!r}")
         if not (math.isfinite(self.slack) and self.slack >= 0):
             raise InvalidInputError(f"slack must be finite and ≥ 0, got {self.slack!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise InvalidInputError(f"seed must be an integer ≥ 0, got {self.seed!r}")
+        require_int('seed', self.seed, 0)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from torch import Tensor
 
 from numerics.encoder import CODE_TOLERANCE, EncoderSolution, validate_system
 from theory.errors import InvalidInputError, SolverError
+from theory.validation import require_int
 
 __all__ = ["solve_encoder_sparse"]
 
@@ -311,8 +312,7 @@ def solve_encoder_sparse(keys, targets, *, slack: float = 0.1, active_per_key: f
         raise InvalidInputError(f"tol must lie in (0, 1), got {tol!r}")
     if not (0 < tolerance < 1):
         raise InvalidInputError(f"tolerance must lie in (0, 1), got {tolerance!r}")
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
-        raise InvalidInputError(f"max_iterations must be an integer ≥ 1, got {max_iterations!r}")
+    require_int('max_iterations', max_iterations, 1)
     zero = np.flatnonzero(~K.any(axis=1))
     if zero.size:
         raise InvalidInputError(f"keys[{zero[0]}] is zero: the sparse encoder has no up bias, so "

@@ -30,6 +30,7 @@ from numerics.factset import FactSet
 from numerics.mlp import ACTIVATIONS, GatedMLPWeights
 from theory.errors import InvalidInputError
 from theory.lipschitz import certified_radius, gated_lipschitz_bound
+from theory.validation import require_int
 
 __all__ = ["jacobians", "spectral_bound", "empirical_lipschitz", "normalized_margins",
            "noisy_recall", "UsabilityReport", "usability_report"]
@@ -112,8 +113,7 @@ def empirical_lipschitz(weights: GatedMLPWeights, centers, radius: float, *, n_s
     w = _weights(weights, device)
     c = _points("centers", centers, w.dim, device)
     r = _radius(radius)
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise InvalidInputError(f"n_samples must be an integer ≥ 1, got {n_samples!r}")
+    require_int('n_samples', n_samples, 1)
     generator = torch.Generator().manual_seed(int(seed))
     inside = _ball_samples(c, r, n_samples, generator, surface=False).to(device)
     pts = torch.cat([c.unsqueeze(1), inside], dim=1).reshape(-1, w.dim)

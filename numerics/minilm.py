@@ -43,6 +43,7 @@ from torch import Tensor
 from numerics.embeddings import _model_dir
 from numerics.stdlib_text import stdlib_docstrings
 from theory.errors import InvalidInputError, MissingDependencyError
+from theory.validation import require_int
 
 __all__ = ["MiniLM", "MLPActivations", "minilm_mlp_activations"]
 
@@ -243,8 +244,7 @@ def minilm_mlp_activations(layer: int = 2, *, max_texts: int = 600, max_length: 
         For a layer outside 0..5 or a non-positive size.
     """
     for name, number in (("max_texts", max_texts), ("batch_size", batch_size)):
-        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-            raise InvalidInputError(f"{name} must be an integer ≥ 1, got {number!r}")
+        require_int(name, number, 1)
     model = MiniLM()
     if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < model.n_layers:
         raise InvalidInputError(f"layer must be an integer in [0, {model.n_layers - 1}], got {layer!r}")

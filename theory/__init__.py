@@ -17,6 +17,7 @@ _EXPORTS = {
     "SolverError": "errors", "MissingDependencyError": "errors",
     # validation
     "as_matrix": "validation", "as_index_vector": "validation", "preview_indices": "validation",
+    "require_int": "validation",
     # decodability
     "UNDECODABLE_TOL": "decodability", "METHODS": "decodability",
     "ValueDecodability": "decodability", "Decodability": "decodability",

@@ -11,7 +11,7 @@ import numpy as np
 
 from theory.errors import InvalidInputError
 
-__all__ = ["as_matrix", "as_index_vector", "preview_indices"]
+__all__ = ["as_matrix", "as_index_vector", "preview_indices", "require_int"]
 
 
 def preview_indices(indices, limit: int = 8) -> str:
@@ -79,3 +79,10 @@ def as_index_vector(name: str, array, *, length: int | None = None, upper: int) 
         i = int(np.flatnonzero(out)[0])
         raise InvalidInputError(f"{name}[{i}] = {arr[i]} is out of range [0, {upper})")
     return arr
+
+
+def require_int(name: str, value, minimum: int = 0) -> int:
+    """``value`` if it is an integer (not a bool) ≥ ``minimum``, else InvalidInputError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InvalidInputError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+    return int(value)

@@ -25,6 +25,7 @@ from numerics.editing.facts import RelationFacts
 from numerics.factset import FactSet
 from numerics.generators import sample_embeddings
 from theory.errors import InvalidInputError
+from theory.validation import require_int
 
 __all__ = ["TRAIN_TEMPLATES", "HELDOUT_TEMPLATES", "FactCorpus", "make_corpus", "BOS"]
 
@@ -179,8 +180,7 @@ def make_corpus(facts: RelationFacts, *, dim: int = 64, seed: int = 0,
         raise InvalidInputError("need at least one training and one held-out template")
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2 or dim % 2:
         raise InvalidInputError(f"dim must be an even integer ≥ 2, got {dim!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InvalidInputError(f"seed must be an integer ≥ 0, got {seed!r}")
+    require_int('seed', seed, 0)
     parsed = {t: _parse(t) for t in train_templates + heldout_templates}
     triggers = {words[-2] for words in parsed.values()}
     for template, words in parsed.items():

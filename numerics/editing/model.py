@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from numerics.mlp import ACTIVATIONS, GatedMLP, GatedMLPWeights
 from numerics.transformer.model import RotaryAttention, ScalarRMSNorm
 from theory.errors import InvalidInputError
+from theory.validation import require_int
 
 __all__ = ["EditableLM", "ForwardPass"]
 
@@ -65,8 +66,7 @@ class EditableLM(nn.Module):
         if not isinstance(fact_mlp, GatedMLPWeights) or embeddings.ndim != 2 \
                 or embeddings.shape[1] != fact_mlp.dim:
             raise InvalidInputError("fact_mlp must be a GatedMLPWeights of the embeddings' dimension")
-        if isinstance(expert_hidden, bool) or not isinstance(expert_hidden, int) or expert_hidden < 1:
-            raise InvalidInputError(f"expert_hidden must be an integer ≥ 1, got {expert_hidden!r}")
+        require_int('expert_hidden', expert_hidden, 1)
         d = int(embeddings.shape[1])
         generator = torch.Generator().manual_seed(int(seed))
         self.register_buffer("embeddings", embeddings.detach().to(torch.float32).clone())

@@ -28,6 +28,7 @@ import torch.nn.functional as F  # noqa: N812
 from numerics.editing.corpus import FactCorpus
 from numerics.editing.model import EditableLM
 from theory.errors import InvalidInputError
+from theory.validation import require_int
 
 __all__ = ["BaseTrainConfig", "BaseTrainResult", "train_base_model", "routing_labels"]
 
@@ -50,8 +51,7 @@ class BaseTrainConfig:
             raise InvalidInputError("weight_decay and router_weight must be ≥ 0")
         for name in ("steps", "batch"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInputError(f"{name} must be an integer ≥ 1, got {value!r}")
+            require_int(name, value, 1)
 
 
 @dataclass(frozen=True)

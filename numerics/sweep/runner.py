@@ -48,6 +48,7 @@ from theory.errors import (
     InvalidInputError,
     MissingDependencyError,
 )
+from theory.validation import require_int
 
 __all__ = ["SweepSummary", "evaluate_point", "point_rho", "run_sweep", "versions"]
 
@@ -303,8 +304,7 @@ def run_sweep(config: SweepConfig, db, *, scheduler: str | None = None,
     for name, number in (("threads", threads), ("workers", workers), ("max_points", max_points)):
         if number is None and name != "threads":
             continue
-        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-            raise InvalidInputError(f"{name} must be an integer ≥ 1, got {number!r}")
+        require_int(name, number, 1)
     if serial and scheduler:
         raise InvalidInputError("serial and scheduler exclude each other")
     start = time.perf_counter()

@@ -24,6 +24,7 @@ from numerics.transformer.train import (
     train_transformer,
 )
 from theory.errors import InvalidInputError
+from theory.validation import require_int
 
 __all__ = ["TransformerRunConfig", "TransformerRun", "run_transformer"]
 
@@ -57,9 +58,7 @@ class TransformerRunConfig:
     device: str = "cpu"
 
     def __post_init__(self):
-        if isinstance(self.eval_per_fact, bool) or not isinstance(self.eval_per_fact, int) \
-                or self.eval_per_fact < 1:
-            raise InvalidInputError(f"eval_per_fact must be an integer ≥ 1, got {self.eval_per_fact!r}")
+        require_int('eval_per_fact', self.eval_per_fact, 1)
 
 
 @dataclass(frozen=True)

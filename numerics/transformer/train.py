@@ -29,6 +29,7 @@ import torch.nn.functional as F  # noqa: N812
 from numerics.transformer.model import FactTransformer
 from numerics.transformer.task import KeyQueryTask
 from theory.errors import InvalidInputError
+from theory.validation import require_int
 
 __all__ = ["TrainConfig", "TrainResult", "TaskRecall", "train_transformer", "task_recall"]
 
@@ -54,14 +55,12 @@ class TrainConfig:
             raise InvalidInputError(f"weight_decay must be finite and ≥ 0, got {self.weight_decay!r}")
         for name in ("batch", "max_steps", "eval_every", "val_sequences"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInputError(f"{name} must be an integer ≥ 1, got {value!r}")
+            require_int(name, value, 1)
         if not 0 < self.target <= 1:
             raise InvalidInputError(f"target must lie in (0, 1], got {self.target!r}")
         if self.time_limit is not None and not self.time_limit > 0:
             raise InvalidInputError(f"time_limit must be > 0 seconds, got {self.time_limit!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise InvalidInputError(f"seed must be an integer ≥ 0, got {self.seed!r}")
+        require_int('seed', self.seed, 0)
 
 
 @dataclass(frozen=True)

@@ -658,7 +658,7 @@ def test_code_dim_search_treats_an_uncertified_rho_as_too_small(monkeypatch):
     assert built.code_dim >= 10 and built.recall.accuracy == 1.0
 
 
-def test_code_dim_is_the_smallest_that_passes_the_confirmation():
+def test_one_code_dim_below_the_chosen_one_misses_the_target():
     from numerics.code_dim import nested_projection
     from numerics.construct import _rho_target
     from theory.decoder import build_decoder
