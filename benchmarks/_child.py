@@ -26,13 +26,19 @@ def measure_child(argv: list[str], *, timeout: float, memory_cap_bytes: int | No
     stderr line). ``memory_cap_bytes`` caps the child's address space, so a runaway
     allocation fails fast with MemoryError instead of swapping the machine.
     """
+
     def limit():
         if memory_cap_bytes:
             resource.setrlimit(resource.RLIMIT_AS, (memory_cap_bytes, memory_cap_bytes))
 
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=limit)
+    proc = subprocess.Popen(
+        [sys.executable, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=limit,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
         status = "ok" if proc.returncode == 0 else "failed"

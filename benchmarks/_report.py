@@ -41,14 +41,26 @@ def _cell(value) -> str:
 def write_results(name: str, rows: list[dict], *, summary: dict, command: str, title: str) -> Path:
     """Write ``rows`` (one dict per measured point) and ``summary`` (targets and verdicts)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"benchmark": name, "command": command, "machine": machine(), "summary": summary,
-               "rows": rows}
+    payload = {
+        "benchmark": name,
+        "command": command,
+        "machine": machine(),
+        "summary": summary,
+        "rows": rows,
+    }
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    lines = [f"# {title}", "", f"Command: `{command}`", "",
-             f"Machine: {payload['machine']['processor']}, {payload['machine']['cpus']} CPUs, "
-             f"torch {payload['machine']['torch']}, {payload['machine']['date']}", "",
-             "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines = [
+        f"# {title}",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {payload['machine']['processor']}, {payload['machine']['cpus']} CPUs, "
+        f"torch {payload['machine']['torch']}, {payload['machine']['date']}",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + " --- |" * len(columns),
+    ]
     lines += ["| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |" for row in rows]
     lines += ["", "Summary:", ""] + [f"- {k}: {_cell(v)}" for k, v in summary.items()]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")

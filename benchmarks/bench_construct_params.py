@@ -33,7 +33,7 @@ TARGET_D64_F2048 = 100.0
 
 
 def _build(factset, code_dim=None, seed=0):
-    from numerics.construct import ConstructionConfig, construct
+    from numerics.construction.pipeline import ConstructionConfig, construct
     from theory.errors import FactMLPError
 
     try:
@@ -57,7 +57,9 @@ def _searched_minimum(factset, default_m: int) -> tuple[int, float]:
 
 def _slope(xs, ys) -> float:
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
 
 
 def _plot(rows, path: Path) -> None:
@@ -70,15 +72,24 @@ def _plot(rows, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for d in sorted({r["dim"] for r in rows}):
-        pts = sorted((r["n_facts"], r["params_per_fact"]) for r in rows if r["dim"] == d and r["ok"])
+        pts = sorted(
+            (r["n_facts"], r["params_per_fact"]) for r in rows if r["dim"] == d and r["ok"]
+        )
         ax.plot(*zip(*pts, strict=True), "o", alpha=0.6, label=f"construct, d = {d}")
-        mins = sorted((r["n_facts"], r["searched_min_params_per_fact"]) for r in rows
-                      if r["dim"] == d and r.get("searched_min_params_per_fact"))
+        mins = sorted(
+            (r["n_facts"], r["searched_min_params_per_fact"])
+            for r in rows
+            if r["dim"] == d and r.get("searched_min_params_per_fact")
+        )
         if mins:
             ax.plot(*zip(*mins, strict=True), "k--", marker="x", alpha=0.7)
     fs = sorted({r["n_facts"] for r in rows})
-    ax.plot(fs, [bound_report(f, f, 2.0, bijective=True).min_params / f for f in fs], "r:",
-            label="counting bound, 2 bits/param")
+    ax.plot(
+        fs,
+        [bound_report(f, f, 2.0, bijective=True).min_params / f for f in fs],
+        "r:",
+        label="counting bound, 2 bits/param",
+    )
     ax.axhspan(90, 180, color="gray", alpha=0.15, label="paper Fig. 1 construction (≈90–180)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log", base=2)
@@ -95,7 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="d ∈ {16, 32}, one seed")
     args = parser.parse_args()
-    from numerics.generators import make_factset
+    from numerics.embeddings.generators import make_factset
 
     dims = (16, 32) if args.quick else (32, 64, 128)
     seeds = (0,) if args.quick else (0, 1, 2)
@@ -106,16 +117,24 @@ def main() -> None:
                 fs = make_factset("spherical", n_facts=n_facts, dim=d, seed=seed, tied=True)
                 start = time.perf_counter()
                 built = _build(fs, seed=seed)
-                row = {"dim": d, "n_facts": n_facts, "seed": seed,
-                       "seconds": time.perf_counter() - start}
+                row = {
+                    "dim": d,
+                    "n_facts": n_facts,
+                    "seed": seed,
+                    "seconds": time.perf_counter() - start,
+                }
                 if built is None:
                     row.update(ok=False)
                 else:
-                    row.update(ok=built.recall.accuracy == 1.0 and built.float32_ok,
-                               recall=built.recall.accuracy, float32_ok=built.float32_ok,
-                               bf16_ok=built.bf16_ok, code_dim=built.code_dim,
-                               params_per_fact=built.params / n_facts,
-                               rho_projected=built.rho_projected)
+                    row.update(
+                        ok=built.recall.accuracy == 1.0 and built.float32_ok,
+                        recall=built.recall.accuracy,
+                        float32_ok=built.float32_ok,
+                        bf16_ok=built.bf16_ok,
+                        code_dim=built.code_dim,
+                        params_per_fact=built.params / n_facts,
+                        rho_projected=built.rho_projected,
+                    )
                     if seed == 0:
                         m, per_fact = _searched_minimum(fs, built.code_dim)
                         row.update(searched_min_code_dim=m, searched_min_params_per_fact=per_fact)
@@ -123,17 +142,22 @@ def main() -> None:
                 print(row, flush=True)
 
     ok = [r for r in rows if r["ok"]]
-    slope_default = _slope([math.log(r["n_facts"]) for r in ok],
-                           [math.log(r["params_per_fact"] * r["n_facts"]) for r in ok])
+    slope_default = _slope(
+        [math.log(r["n_facts"]) for r in ok],
+        [math.log(r["params_per_fact"] * r["n_facts"]) for r in ok],
+    )
     mins = [r for r in rows if r.get("searched_min_params_per_fact")]
-    slope_min = _slope([math.log(r["n_facts"]) for r in mins],
-                       [math.log(r["searched_min_params_per_fact"] * r["n_facts"]) for r in mins])
+    slope_min = _slope(
+        [math.log(r["n_facts"]) for r in mins],
+        [math.log(r["searched_min_params_per_fact"] * r["n_facts"]) for r in mins],
+    )
     d_ratios = {}
     for r in mins:  # the same F under d and 2d
         twin = [s for s in mins if s["n_facts"] == r["n_facts"] and s["dim"] == 2 * r["dim"]]
         if twin:
             d_ratios[f"F={r['n_facts']}: d={twin[0]['dim']} / d={r['dim']}"] = (
-                twin[0]["searched_min_params_per_fact"] / r["searched_min_params_per_fact"])
+                twin[0]["searched_min_params_per_fact"] / r["searched_min_params_per_fact"]
+            )
     target_rows = [r for r in ok if r["dim"] == 64 and r["n_facts"] == 2048]
     summary = {
         "points_ok": f"{len(ok)}/{len(rows)}",
@@ -143,12 +167,19 @@ def main() -> None:
     }
     if target_rows:
         worst = max(r["params_per_fact"] for r in target_rows)
-        summary.update(d64_F2048_worst_params_per_fact=worst,
-                       d64_F2048_target=TARGET_D64_F2048,
-                       d64_F2048_met=worst <= TARGET_D64_F2048)
+        summary.update(
+            d64_F2048_worst_params_per_fact=worst,
+            d64_F2048_target=TARGET_D64_F2048,
+            d64_F2048_met=worst <= TARGET_D64_F2048,
+        )
     name = "bench_construct_params" + ("_quick" if args.quick else "")
-    write_results(name, rows, summary=summary, title="Construction: parameters per fact",
-                  command="python benchmarks/bench_construct_params.py" + (" --quick" if args.quick else ""))
+    write_results(
+        name,
+        rows,
+        summary=summary,
+        title="Construction: parameters per fact",
+        command="python benchmarks/bench_construct_params.py" + (" --quick" if args.quick else ""),
+    )
     _plot(rows, RESULTS / f"{name}.png")
 
 

@@ -33,27 +33,51 @@ def child(n_facts: int, n_values: int, dim: int, seed: int) -> None:
     """Build and verify one point; print its record as JSON."""
     import time
 
-    from numerics.construct import construct
-    from numerics.generators import FactSetSpec
+    from numerics.construction.pipeline import construct
+    from numerics.embeddings.generators import FactSetSpec
 
     bijection = n_facts == n_values
-    spec = FactSetSpec(family="spherical", n_facts=n_facts, n_values=n_values, dim=dim, seed=seed,
-                       fact_map="bijection" if bijection else "random", tied=bijection)
+    spec = FactSetSpec(
+        family="spherical",
+        n_facts=n_facts,
+        n_values=n_values,
+        dim=dim,
+        seed=seed,
+        fact_map="bijection" if bijection else "random",
+        tied=bijection,
+    )
     factset = spec.build()
     start = time.perf_counter()
     built = construct(factset)
     seconds = time.perf_counter() - start
-    print(json.dumps({"n_facts": n_facts, "n_values": n_values, "dim": dim, "seed": seed,
-                      "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
-                      "recall": built.recall.accuracy, "float32_ok": built.float32_ok,
-                      "params_per_fact": built.params / n_facts, "code_dim": built.code_dim,
-                      "kernel_condition": built.encoder.kernel_condition}))
+    print(
+        json.dumps(
+            {
+                "n_facts": n_facts,
+                "n_values": n_values,
+                "dim": dim,
+                "seed": seed,
+                "seconds": seconds,
+                "peak_rss_mb": peak_rss_mb(),
+                "recall": built.recall.accuracy,
+                "float32_ok": built.float32_ok,
+                "params_per_fact": built.params / n_facts,
+                "code_dim": built.code_dim,
+                "kernel_condition": built.encoder.kernel_condition,
+            }
+        )
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small smoke run (d = 32)")
     parser.add_argument("--stretch", action="store_true", help="also F = M = 2^16")
+    parser.add_argument(
+        "--name",
+        help="result file stem in benchmarks/results (default: "
+        "bench_construct_scale, + _stretch with --stretch, + _quick with --quick)",
+    )
     parser.add_argument("--child", nargs=4, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -68,33 +92,52 @@ def main() -> None:
         points.append((2**16, 2**16))
     rows = []
     for n_facts, n_values in points:
-        record = measure_child([__file__, "--child", str(n_facts), str(n_values), str(dim), "0"],
-                               timeout=TIME_LIMIT_S, memory_cap_bytes=MEMORY_CAP)
+        record = measure_child(
+            [__file__, "--child", str(n_facts), str(n_values), str(dim), "0"],
+            timeout=TIME_LIMIT_S,
+            memory_cap_bytes=MEMORY_CAP,
+        )
         record.setdefault("n_facts", n_facts)
         record.setdefault("n_values", n_values)
-        record["within_targets"] = (record["status"] == "ok" and record.get("recall") == 1.0
-                                    and record["wall_s"] <= TIME_LIMIT_S
-                                    and record.get("peak_rss_mb", math.inf) <= TARGET_RSS_MB)
+        record["within_targets"] = (
+            record["status"] == "ok"
+            and record.get("recall") == 1.0
+            and record["wall_s"] <= TIME_LIMIT_S
+            and record.get("peak_rss_mb", math.inf) <= TARGET_RSS_MB
+        )
         rows.append(record)
         print(json.dumps(record), flush=True)
 
-    fitted = [(math.log(r["n_facts"]), math.log(r["seconds"])) for r in rows
-              if r["status"] == "ok" and r["n_facts"] == r["n_values"]]
+    fitted = [
+        (math.log(r["n_facts"]), math.log(r["seconds"]))
+        for r in rows
+        if r["status"] == "ok" and r["n_facts"] == r["n_values"]
+    ]
     slope = None
     if len(fitted) >= 2:
         mx = sum(x for x, _ in fitted) / len(fitted)
         my = sum(y for _, y in fitted) / len(fitted)
-        slope = (sum((x - mx) * (y - my) for x, y in fitted)
-                 / sum((x - mx) ** 2 for x, _ in fitted))
+        slope = sum((x - mx) * (y - my) for x, y in fitted) / sum((x - mx) ** 2 for x, _ in fitted)
     from _report import write_results
 
-    name = "bench_construct_scale" + ("_quick" if args.quick else "")
-    write_results(name, rows, command="python benchmarks/bench_construct_scale.py"
-                  + (" --quick" if args.quick else "") + (" --stretch" if args.stretch else ""),
-                  title="Construction: time and peak memory against F",
-                  summary={"dim": dim, "time_limit_s": TIME_LIMIT_S, "target_rss_mb": TARGET_RSS_MB,
-                           "time_growth_exponent": slope,
-                           "all_within_targets": all(r["within_targets"] for r in rows)})
+    name = args.name or (
+        "bench_construct_scale"
+        + ("_stretch" if args.stretch else "")
+        + ("_quick" if args.quick else "")
+    )
+    write_results(
+        name,
+        rows,
+        command=" ".join(["python benchmarks/bench_construct_scale.py", *sys.argv[1:]]),
+        title="Construction: time and peak memory against F",
+        summary={
+            "dim": dim,
+            "time_limit_s": TIME_LIMIT_S,
+            "target_rss_mb": TARGET_RSS_MB,
+            "time_growth_exponent": slope,
+            "all_within_targets": all(r["within_targets"] for r in rows),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,17 @@ sys.path.insert(0, str(ROOT))
 
 from _report import RESULTS, write_results  # noqa: E402
 
-_COLUMNS = ("fraction", "method", "efficacy", "paraphrase", "specificity", "score",
-            "nonfact_ppl_ratio", "seconds", "note")
+_COLUMNS = (
+    "fraction",
+    "method",
+    "efficacy",
+    "paraphrase",
+    "specificity",
+    "score",
+    "nonfact_ppl_ratio",
+    "seconds",
+    "note",
+)
 
 
 def main() -> None:
@@ -46,7 +55,7 @@ def main() -> None:
         edit_all,
         make_edit_request,
     )
-    from numerics.tradeoff_plots import plot_edit_sweep
+    from numerics.editing.plots import plot_edit_sweep
 
     torch.set_num_threads(args.threads)
     n_facts = 64 if args.quick else args.facts
@@ -70,21 +79,40 @@ def main() -> None:
         "target": "swap score ≥ 0.95 with non-fact perplexity ratio ≤ 1.05 (fraction 0.5)",
         "target_met": swap["score"] >= 0.95 and swap["nonfact_ppl_ratio"] <= 1.05,
         **{f"score {m} (fraction 0.5)": r["score"] for m, r in main_rows.items()},
-        **{f"score ratio swap/{m}": swap["score"] / r["score"] if r["score"] > 0 else None
-           for m, r in main_rows.items() if m not in ("swap", "none")},
-        **{k: v for k, v in base.summary().items() if k not in ("train_templates", "heldout_templates")},
-        "seconds": time.perf_counter() - start, "torch_threads": args.threads,
-        "load_average_start": list(load_start), "load_average_end": list(os.getloadavg()),
+        **{
+            f"score ratio swap/{m}": swap["score"] / r["score"] if r["score"] > 0 else None
+            for m, r in main_rows.items()
+            if m not in ("swap", "none")
+        },
+        **{
+            k: v
+            for k, v in base.summary().items()
+            if k not in ("train_templates", "heldout_templates")
+        },
+        "seconds": time.perf_counter() - start,
+        "torch_threads": args.threads,
+        "load_average_start": list(load_start),
+        "load_average_end": list(os.getloadavg()),
     }
     name = "bench_editing" + ("_quick" if args.quick else "")
     table = [{k: r.get(k, "") for k in _COLUMNS} for r in rows]
-    write_results(name, table, summary=summary, title="Fact editing: MLP swap vs ROME, MEMIT, AlphaEdit",
-                  command=" ".join(["python benchmarks/bench_editing.py", *sys.argv[1:]]))
+    write_results(
+        name,
+        table,
+        summary=summary,
+        title="Fact editing: MLP swap vs ROME, MEMIT, AlphaEdit",
+        command=" ".join(["python benchmarks/bench_editing.py", *sys.argv[1:]]),
+    )
     import json
 
     payload = json.loads((RESULTS / f"{name}.json").read_text())
-    payload.update(full_rows=rows, templates={"train": list(base.corpus.train_templates),
-                                              "heldout": list(base.corpus.heldout_templates)})
+    payload.update(
+        full_rows=rows,
+        templates={
+            "train": list(base.corpus.train_templates),
+            "heldout": list(base.corpus.heldout_templates),
+        },
+    )
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     plot_edit_sweep(sweep, RESULTS / f"{name}.png")
 

@@ -9,7 +9,7 @@ run and with the same torch thread count:
 1. **ours**: ``construct(factset)`` with its defaults (code dimension chosen, float64 build,
    recall checked in float64, float32 and bfloat16), wall time and params/fact; also the
    same construction with that code dimension given (``--code-dim m``: no search over m).
-2. **GD capacity**: :func:`numerics.capacity.capacity` with ``GDMethod`` (full-batch Adam,
+2. **GD capacity**: :func:`numerics.methods.capacity_search.capacity` with ``GDMethod`` (full-batch Adam,
    cosine decay over 10 000 epochs, logits × 10, lr ∈ {1e-2, 3e-3, 1e-3} tried in that order,
    stop at 100% recall), recall in float32: GD's own capacity width and params/fact
    (paper: ≈ 4.6 at d = 64, F = 2048). ``--patience`` stops a run after that many epochs
@@ -69,7 +69,9 @@ def _reused(path: str | None, dim: int, n_facts: int, seed: int) -> dict | None:
 
     rows = json.loads(Path(path).read_text())["rows"]
     for row in rows:
-        if (row["dim"], row["n_facts"], row["seed"]) == (dim, n_facts, seed) and row.get("gd_best_lr"):
+        if (row["dim"], row["n_facts"], row["seed"]) == (dim, n_facts, seed) and row.get(
+            "gd_best_lr"
+        ):
             return row
     return None
 
@@ -77,34 +79,46 @@ def _reused(path: str | None, dim: int, n_facts: int, seed: int) -> dict | None:
 def _time_gd(fs, hidden: int, lr: float, patience, seed: int, repeats: int, row: dict) -> None:
     from numerics.methods import GDMethod
 
-    run, seconds = _timed(lambda: GDMethod(lrs=(lr,), patience=patience).build(
-        fs, hidden, seed=seed), repeats)
+    run, seconds = _timed(
+        lambda: GDMethod(lrs=(lr,), patience=patience).build(fs, hidden, seed=seed), repeats
+    )
     epochs = run.info["epochs"]
-    row.update(gd_hidden=hidden, gd_best_lr=lr, gd_epochs=epochs, gd_seconds=seconds,
-               gd_reached=bool(run.info.get("reached", True)),
-               gd_seconds_per_epoch=seconds / max(1, epochs),
-               ratio_gd_over_ours=seconds / row["ours_seconds"],
-               ratio_gd_over_ours_fixed_m=seconds / row["ours_fixed_m_seconds"])
+    row.update(
+        gd_hidden=hidden,
+        gd_best_lr=lr,
+        gd_epochs=epochs,
+        gd_seconds=seconds,
+        gd_reached=bool(run.info.get("reached", True)),
+        gd_seconds_per_epoch=seconds / max(1, epochs),
+        ratio_gd_over_ours=seconds / row["ours_seconds"],
+        ratio_gd_over_ours_fixed_m=seconds / row["ours_fixed_m_seconds"],
+    )
 
 
-def _point(dim: int, n_facts: int, patience: int | None, seed: int, repeats: int,
-           reuse: str | None = None) -> dict:
+def _point(
+    dim: int, n_facts: int, patience: int | None, seed: int, repeats: int, reuse: str | None = None
+) -> dict:
     import torch
 
-    from numerics.capacity import capacity
-    from numerics.construct import ConstructionConfig, construct
-    from numerics.generators import make_factset
+    from numerics.construction.pipeline import ConstructionConfig, construct
+    from numerics.embeddings.generators import make_factset
     from numerics.methods import GDMethod
+    from numerics.methods.capacity_search import capacity
 
     fs = make_factset("spherical", n_facts=n_facts, dim=dim, seed=seed, tied=True)
     row = {"dim": dim, "n_facts": n_facts, "seed": seed}
 
     ours, seconds = _timed(lambda: construct(fs, ConstructionConfig(seed=seed)), repeats)
-    row.update(ours_seconds=seconds, ours_recall=ours.recall.accuracy,
-               ours_float32_ok=ours.float32_ok, ours_params_per_fact=ours.params / n_facts,
-               ours_code_dim=ours.code_dim)
-    fixed, seconds = _timed(lambda: construct(fs, ConstructionConfig(code_dim=ours.code_dim,
-                                                                      seed=seed)), repeats)
+    row.update(
+        ours_seconds=seconds,
+        ours_recall=ours.recall.accuracy,
+        ours_float32_ok=ours.float32_ok,
+        ours_params_per_fact=ours.params / n_facts,
+        ours_code_dim=ours.code_dim,
+    )
+    fixed, seconds = _timed(
+        lambda: construct(fs, ConstructionConfig(code_dim=ours.code_dim, seed=seed)), repeats
+    )
     row.update(ours_fixed_m_seconds=seconds, ours_fixed_m_recall=fixed.recall.accuracy)
     print(row, flush=True)
 
@@ -115,11 +129,15 @@ def _point(dim: int, n_facts: int, patience: int | None, seed: int, repeats: int
         print(row, flush=True)
         return row
 
-    found = capacity(fs, GDMethod(patience=patience), seed=seed, dtype=torch.float32,
-                     progress=True)
-    row.update(gd_reached=found.reached, gd_hidden=found.hidden,
-               gd_params_per_fact=found.params_per_fact, gd_verified=found.verified,
-               gd_search_seconds=found.seconds, gd_trials=str(list(found.trials)))
+    found = capacity(fs, GDMethod(patience=patience), seed=seed, dtype=torch.float32, progress=True)
+    row.update(
+        gd_reached=found.reached,
+        gd_hidden=found.hidden,
+        gd_params_per_fact=found.params_per_fact,
+        gd_verified=found.verified,
+        gd_search_seconds=found.seconds,
+        gd_trials=str(list(found.trials)),
+    )
     print(row, flush=True)
     if not found.reached:
         return row
@@ -128,19 +146,32 @@ def _point(dim: int, n_facts: int, patience: int | None, seed: int, repeats: int
     # (deterministic), and its run is timed again to take the least disturbed time.
     every = GDMethod(patience=patience, select="fastest").build(fs, found.hidden, seed=seed)
     runs = every.info["runs"]
-    row.update(gd_lr_runs=str([(r["lr"], r["epochs"], r["reached"], round(r["seconds"], 2))
-                               for r in runs]))
+    row.update(
+        gd_lr_runs=str([(r["lr"], r["epochs"], r["reached"], round(r["seconds"], 2)) for r in runs])
+    )
     reached = [r for r in runs if r["reached"]]
     if reached:
         best = min(reached, key=lambda r: r["epochs"])
-        again, seconds = _timed(lambda: GDMethod(lrs=(best["lr"],), patience=patience).build(
-            fs, found.hidden, seed=seed), repeats - 1) if repeats > 1 else (None, best["seconds"])
+        again, seconds = (
+            _timed(
+                lambda: GDMethod(lrs=(best["lr"],), patience=patience).build(
+                    fs, found.hidden, seed=seed
+                ),
+                repeats - 1,
+            )
+            if repeats > 1
+            else (None, best["seconds"])
+        )
         seconds = min(seconds, best["seconds"])
-        assert again is None or again.info["epochs"] == best["epochs"]   # deterministic
-        row.update(gd_best_lr=best["lr"], gd_epochs=best["epochs"], gd_seconds=seconds,
-                   gd_seconds_per_epoch=seconds / max(1, best["epochs"]),
-                   ratio_gd_over_ours=seconds / row["ours_seconds"],
-                   ratio_gd_over_ours_fixed_m=seconds / row["ours_fixed_m_seconds"])
+        assert again is None or again.info["epochs"] == best["epochs"]  # deterministic
+        row.update(
+            gd_best_lr=best["lr"],
+            gd_epochs=best["epochs"],
+            gd_seconds=seconds,
+            gd_seconds_per_epoch=seconds / max(1, best["epochs"]),
+            ratio_gd_over_ours=seconds / row["ours_seconds"],
+            ratio_gd_over_ours_fixed_m=seconds / row["ours_fixed_m_seconds"],
+        )
     print(row, flush=True)
     return row
 
@@ -148,14 +179,29 @@ def _point(dim: int, n_facts: int, patience: int | None, seed: int, repeats: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="d = 16, F = 128 only")
-    parser.add_argument("--patience", type=int, default=1000,
-                        help="GD: epochs without more stored facts before a run stops (0: off)")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=1000,
+        help="GD: epochs without more stored facts before a run stops (0: off)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (both methods)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=2,
-                        help="timed builds per side; the minimum is reported (default 2)")
-    parser.add_argument("--reuse", metavar="FILE",
-                        help="take GD's width and best lr from an earlier run's JSON")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=2,
+        help="timed builds per side; the minimum is reported (default 2)",
+    )
+    parser.add_argument(
+        "--name",
+        help="result file stem in benchmarks/results (default: "
+        "bench_methods_time_gd_search for a full search, bench_methods_time "
+        "with --reuse; _quick appended with --quick)",
+    )
+    parser.add_argument(
+        "--reuse", metavar="FILE", help="take GD's width and best lr from an earlier run's JSON"
+    )
     args = parser.parse_args()
     import torch
 
@@ -166,11 +212,16 @@ def main() -> None:
     rows = [_point(d, f, patience, args.seed, args.repeats, args.reuse) for d, f in points]
     load_end = os.getloadavg()
 
-    summary = {"threads": args.threads, "gd_patience": patience, "seed": args.seed,
-               "repeats": args.repeats,
-               "loadavg_start": list(load_start), "loadavg_end": list(load_end),
-               "target_ratio": TARGET_RATIO,
-               "paper_gd_params_per_fact_d64_F2048": PAPER_GD_PARAMS_PER_FACT}
+    summary = {
+        "threads": args.threads,
+        "gd_patience": patience,
+        "seed": args.seed,
+        "repeats": args.repeats,
+        "loadavg_start": list(load_start),
+        "loadavg_end": list(load_end),
+        "target_ratio": TARGET_RATIO,
+        "paper_gd_params_per_fact_d64_F2048": PAPER_GD_PARAMS_PER_FACT,
+    }
     for r in rows:
         tag = f"d{r['dim']}_F{r['n_facts']}"
         if "ratio_gd_over_ours" in r:
@@ -179,10 +230,21 @@ def main() -> None:
             summary[f"{tag}_ratio_fixed_m"] = r["ratio_gd_over_ours_fixed_m"]
         summary[f"{tag}_gd_params_per_fact"] = r.get("gd_params_per_fact")
         summary[f"{tag}_ours_params_per_fact"] = r["ours_params_per_fact"]
-    name = "bench_methods_time" + ("_quick" if args.quick else "")
+    # A full GD search is kept as the width/lr source of later ``--reuse`` runs, under its
+    # own name, so that a reuse run never overwrites the search it reads.
+    name = args.name or (
+        "bench_methods_time"
+        + ("" if args.reuse else "_gd_search")
+        + ("_quick" if args.quick else "")
+    )
     command = " ".join(["python benchmarks/bench_methods_time.py", *sys.argv[1:]])
-    write_results(name, rows, summary=summary, command=command,
-                  title="Build time: our construction against GD trained to 100% recall")
+    write_results(
+        name,
+        rows,
+        summary=summary,
+        command=command,
+        title="Build time: our construction against GD trained to 100% recall",
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 run, written as ``bench_recall_quick``). For each dtype (float32, float64) it times, in the
 same process and interleaved, best of ``--repeats``:
 
-- ``recall``: :func:`numerics.recall.recall` with its default chunks (every margin, exact tie
+- ``recall``: :func:`numerics.strict_recall.recall` with its default chunks (every margin, exact tie
   handling, no F×M matrix);
 - ``baseline``: the same g(K) on the same key chunks, then ``g(K_chunk) Vᵀ`` against all M
   values and ``argmax`` (accuracy only, no margins), in the same dtype.
@@ -17,7 +17,7 @@ a child's ru_maxrss includes its parent's RSS at fork; each child also reports i
 a cross-check. Targets: time ratio recall/baseline ≤ 1.2, peak RSS ≤ 1.5 GB (1.5·10^9 bytes).
 
 ``--sweep`` times ``recall`` over several chunk shapes instead (``bench_recall_sweep``): the
-evidence for the default chunking in :mod:`numerics.recall`. The timings need an otherwise idle
+evidence for the default chunking in :mod:`numerics.strict_recall`. The timings need an otherwise idle
 machine; a concurrent CPU-heavy process distorts them by several times.
 """
 
@@ -84,9 +84,9 @@ def baseline_accuracy(mlp, factset, *, key_chunk: int, dtype) -> float:
     correct = 0
     with torch.no_grad():
         for start in range(0, factset.keys.shape[0], key_chunk):
-            x = torch.from_numpy(factset.keys[start:start + key_chunk]).to(dtype)
+            x = torch.from_numpy(factset.keys[start : start + key_chunk]).to(dtype)
             logits = mlp(x) @ values.T
-            correct += int((logits.argmax(dim=1) == fact_map[start:start + key_chunk]).sum())
+            correct += int((logits.argmax(dim=1) == fact_map[start : start + key_chunk]).sum())
     return correct / factset.keys.shape[0]
 
 
@@ -95,7 +95,7 @@ def run_once(method: str, factset, weights, dtype_name: str, key_chunk: int) -> 
     import torch
 
     from numerics.mlp import GatedMLP
-    from numerics.recall import recall
+    from numerics.strict_recall import recall
 
     dtype = getattr(torch, dtype_name)
     mlp = GatedMLP(weights.to(dtype=dtype))
@@ -109,7 +109,7 @@ def run_once(method: str, factset, weights, dtype_name: str, key_chunk: int) -> 
 
 def child_main(method: str, dtype_name: str, size: str) -> None:
     """Entry point of a fresh subprocess whose peak RSS the parent reads."""
-    from numerics.recall import default_chunks
+    from numerics.strict_recall import default_chunks
 
     factset, weights = build_problem(**SIZES[size])
     key_chunk, _ = default_chunks(len(factset.keys), len(factset.values))
@@ -126,8 +126,16 @@ def child_main(method: str, dtype_name: str, size: str) -> None:
 
 def peak_rss_bytes(method: str, dtype_name: str, size: str) -> tuple[int, dict]:
     """Run ``method`` in a fresh interpreter; return its ru_maxrss (bytes) and its report."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", method, "--dtype", dtype_name,
-           "--size", size]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        method,
+        "--dtype",
+        dtype_name,
+        "--size",
+        size,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = proc.stdout.read(), proc.stderr.read()
     # wait4 gives the rusage of this child alone (RUSAGE_CHILDREN would be a max over all).
@@ -139,17 +147,26 @@ def peak_rss_bytes(method: str, dtype_name: str, size: str) -> tuple[int, dict]:
     return kib * 1024, json.loads(out.strip().splitlines()[-1])
 
 
-SWEEP_CHUNKS = [(512, 2048), (1024, 1024), (1024, 2048), (2048, 1024), (512, 4096), (2048, 2048),
-                (1024, 4096), (4096, 4096), (512, 32768)]
+SWEEP_CHUNKS = [
+    (512, 2048),
+    (1024, 1024),
+    (1024, 2048),
+    (2048, 1024),
+    (512, 4096),
+    (2048, 2048),
+    (1024, 4096),
+    (4096, 4096),
+    (512, 32768),
+]
 
 
 def sweep(repeats: int) -> int:
     """Time ``recall`` for several (key_chunk, value_chunk) at the full size: the evidence for
-    the default chunking (``numerics.recall.LOGIT_BLOCK``)."""
+    the default chunking (``numerics.strict_recall.LOGIT_BLOCK``)."""
     import torch
 
     from numerics.mlp import GatedMLP
-    from numerics.recall import recall
+    from numerics.strict_recall import recall
 
     factset, weights = build_problem(**SIZES["full"])
     rows = []
@@ -162,22 +179,36 @@ def sweep(repeats: int) -> int:
             for key_chunk, value_chunk in SWEEP_CHUNKS:
                 start = time.perf_counter()
                 recall(mlp, factset, dtype=dtype, key_chunk=key_chunk, value_chunk=value_chunk)
-                best[key_chunk, value_chunk] = min(best[key_chunk, value_chunk],
-                                                   time.perf_counter() - start)
+                best[key_chunk, value_chunk] = min(
+                    best[key_chunk, value_chunk], time.perf_counter() - start
+                )
         for (key_chunk, value_chunk), seconds in best.items():
-            row = {"dtype": dtype_name, "key_chunk": key_chunk, "value_chunk": value_chunk,
-                   "block_logits_log2": math.log2(key_chunk * value_chunk), "recall_s": seconds}
+            row = {
+                "dtype": dtype_name,
+                "key_chunk": key_chunk,
+                "value_chunk": value_chunk,
+                "block_logits_log2": math.log2(key_chunk * value_chunk),
+                "recall_s": seconds,
+            }
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     from benchmarks._report import write_results
 
-    fastest = {name: min((r for r in rows if r["dtype"] == name), key=lambda r: r["recall_s"])
-               for name in DTYPE_NAMES}
-    summary = {f"fastest_{name}": f"{r['key_chunk']}x{r['value_chunk']}" for name, r in fastest.items()}
+    fastest = {
+        name: min((r for r in rows if r["dtype"] == name), key=lambda r: r["recall_s"])
+        for name in DTYPE_NAMES
+    }
+    summary = {
+        f"fastest_{name}": f"{r['key_chunk']}x{r['value_chunk']}" for name, r in fastest.items()
+    }
     summary["seed"] = SEED
-    write_results("bench_recall_sweep", rows, summary=summary,
-                  command=f"python benchmarks/bench_recall.py --sweep --repeats {repeats}",
-                  title="recall time by chunk sizes (F = M = 2^15, d = 128, h = 256)")
+    write_results(
+        "bench_recall_sweep",
+        rows,
+        summary=summary,
+        command=f"python benchmarks/bench_recall.py --sweep --repeats {repeats}",
+        title="recall time by chunk sizes (F = M = 2^15, d = 128, h = 256)",
+    )
     return 0
 
 
@@ -187,10 +218,17 @@ def _mb(n_bytes: int | None) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small smoke run (F = M = 2^11, d = 32)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats (default 3, quick 2)")
-    parser.add_argument("--sweep", action="store_true",
-                        help="time recall over several chunk sizes instead (full size)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small smoke run (F = M = 2^11, d = 32)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed repeats (default 3, quick 2)"
+    )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="time recall over several chunk sizes instead (full size)",
+    )
     parser.add_argument("--child", choices=["recall", "baseline", "setup"], help=argparse.SUPPRESS)
     parser.add_argument("--dtype", choices=DTYPE_NAMES, default="float64", help=argparse.SUPPRESS)
     parser.add_argument("--size", choices=sorted(SIZES), default="full", help=argparse.SUPPRESS)
@@ -211,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         for method in ("recall", "baseline", "setup"):
             rss[dtype_name, method], report = peak_rss_bytes(method, dtype_name, size)
             hwm[dtype_name, method] = report["vm_hwm_bytes"]
-    from numerics.recall import default_chunks
+    from numerics.strict_recall import default_chunks
 
     factset, weights = build_problem(**dims)
     key_chunk, value_chunk = default_chunks(dims["n_facts"], dims["n_values"])
@@ -221,19 +259,26 @@ def main(argv: list[str] | None = None) -> int:
         accuracy = {}
         for _ in range(repeats):  # interleaved, so drift in machine load hits both alike
             for method in times:
-                seconds, accuracy[method] = run_once(method, factset, weights, dtype_name, key_chunk)
+                seconds, accuracy[method] = run_once(
+                    method, factset, weights, dtype_name, key_chunk
+                )
                 times[method].append(seconds)
         row = {
-            "dtype": dtype_name, **{k: v for k, v in dims.items()},
-            "key_chunk": key_chunk, "value_chunk": value_chunk, "repeats": repeats,
-            "recall_s": min(times["recall"]), "baseline_s": min(times["baseline"]),
+            "dtype": dtype_name,
+            **{k: v for k, v in dims.items()},
+            "key_chunk": key_chunk,
+            "value_chunk": value_chunk,
+            "repeats": repeats,
+            "recall_s": min(times["recall"]),
+            "baseline_s": min(times["baseline"]),
             "ratio": min(times["recall"]) / min(times["baseline"]),
             "recall_rss_mb": rss[dtype_name, "recall"] / 1e6,
             "baseline_rss_mb": rss[dtype_name, "baseline"] / 1e6,
             "setup_rss_mb": rss[dtype_name, "setup"] / 1e6,
             "recall_hwm_mb": _mb(hwm[dtype_name, "recall"]),
             "baseline_hwm_mb": _mb(hwm[dtype_name, "baseline"]),
-            "recall_accuracy": accuracy["recall"], "baseline_accuracy": accuracy["baseline"],
+            "recall_accuracy": accuracy["recall"],
+            "baseline_accuracy": accuracy["baseline"],
         }
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
@@ -242,8 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         "target_ratio": TARGET_RATIO,
         "target_peak_rss_mb": TARGET_RSS_BYTES / 1e6,
         "ratio_ok": all(r["ratio"] <= TARGET_RATIO for r in rows),
-        "rss_ok": all(max(r["recall_rss_mb"], r["baseline_rss_mb"]) * 1e6 <= TARGET_RSS_BYTES
-                      for r in rows),
+        "rss_ok": all(
+            max(r["recall_rss_mb"], r["baseline_rss_mb"]) * 1e6 <= TARGET_RSS_BYTES for r in rows
+        ),
         "accuracies_agree": all(r["recall_accuracy"] == r["baseline_accuracy"] for r in rows),
         "seed": SEED,
         "loadavg_1min_start_end": f"{load_start:.2f} / {os.getloadavg()[0]:.2f}",
@@ -253,13 +299,20 @@ def main(argv: list[str] | None = None) -> int:
         # are stated for the full size only, so the smoke run reports but does not judge.
         for verdict in ("ratio_ok", "rss_ok"):
             summary[verdict] = "not judged (smoke run)"
-    command = "python benchmarks/bench_recall.py" + (" --quick" if args.quick else "") + (
-        f" --repeats {args.repeats}" if args.repeats else "")
+    command = (
+        "python benchmarks/bench_recall.py"
+        + (" --quick" if args.quick else "")
+        + (f" --repeats {args.repeats}" if args.repeats else "")
+    )
     from benchmarks._report import write_results
 
-    path = write_results("bench_recall_quick" if args.quick else "bench_recall", rows,
-                         summary=summary, command=command,
-                         title="Strict recall vs chunked matmul + argmax")
+    path = write_results(
+        "bench_recall_quick" if args.quick else "bench_recall",
+        rows,
+        summary=summary,
+        command=command,
+        title="Strict recall vs chunked matmul + argmax",
+    )
     print(f"wrote {path}", file=sys.stderr)
     print(json.dumps(summary))
     if args.quick:

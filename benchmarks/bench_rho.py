@@ -22,8 +22,8 @@ import time
 import numpy as np
 from _report import write_results  # the script's own folder is on sys.path
 
-from numerics.embeddings import minilm_token_embeddings, sample_rows
-from theory.decodability import decodability
+from numerics.embeddings.minilm_tokens import minilm_token_embeddings, sample_rows
+from theory.rho import decodability
 
 SPEEDUP_TARGET = 20.0
 REFERENCE_RHO, REFERENCE_MEDIAN = 0.57, 0.59
@@ -57,8 +57,10 @@ def _minilm(n_values: int, seed: int) -> tuple[list[dict], dict]:
     instance = f"MiniLM tokens (seed {seed})"
     reference, reference_s = _timed(values, "cvxpy")
     fast, fast_s = _timed(values, "mnp")
-    rows = [_row(instance, values, "cvxpy", reference, reference_s),
-            _row(instance, values, "mnp", fast, fast_s)]
+    rows = [
+        _row(instance, values, "cvxpy", reference, reference_s),
+        _row(instance, values, "mnp", fast, fast_s),
+    ]
     ratio = reference_s / fast_s
     summary = {
         "minilm_M": n_values,
@@ -67,8 +69,9 @@ def _minilm(n_values: int, seed: int) -> tuple[list[dict], dict]:
         "minilm_speedup": ratio,
         "minilm_speedup_target": SPEEDUP_TARGET,
         "minilm_speedup_met": bool(ratio >= SPEEDUP_TARGET),
-        "minilm_max_abs_delta_rho": float(np.max(np.abs(fast.rho_per_value
-                                                        - reference.rho_per_value))),
+        "minilm_max_abs_delta_rho": float(
+            np.max(np.abs(fast.rho_per_value - reference.rho_per_value))
+        ),
         "minilm_same_undecodable": bool(np.array_equal(fast.undecodable, reference.undecodable)),
     }
     return rows, summary
@@ -90,8 +93,11 @@ def _random_unit(n_values: int, dim: int, seed: int) -> tuple[list[dict], dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python benchmarks/bench_rho.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/bench_rho.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--seed", type=int, default=0, help="seed of both instances")
     args = parser.parse_args(argv)
@@ -99,11 +105,18 @@ def main(argv: list[str] | None = None) -> int:
 
     rows, summary = _minilm(minilm_m, args.seed)
     random_rows, random_summary = _random_unit(random_m, random_d, args.seed)
-    command = "python benchmarks/bench_rho.py" + (" --quick" if args.quick else "") + (
-        f" --seed {args.seed}" if args.seed else "")
-    path = write_results("bench_rho_quick" if args.quick else "bench_rho", rows + random_rows,
-                         summary={**summary, **random_summary}, command=command,
-                         title="Decodability ρ: min-norm point vs cvxpy reference")
+    command = (
+        "python benchmarks/bench_rho.py"
+        + (" --quick" if args.quick else "")
+        + (f" --seed {args.seed}" if args.seed else "")
+    )
+    path = write_results(
+        "bench_rho_quick" if args.quick else "bench_rho",
+        rows + random_rows,
+        summary={**summary, **random_summary},
+        command=command,
+        title="Decodability ρ: min-norm point vs cvxpy reference",
+    )
     for key, value in {**summary, **random_summary}.items():
         print(f"{key}: {value:.6g}" if isinstance(value, float) else f"{key}: {value}")
     print(f"results: {path}")

@@ -54,11 +54,19 @@ def _run(args) -> None:
         summary = run_sweep(config, args.db, workers=args.workers, progress=sys.stderr.isatty())
     except KeyboardInterrupt:
         interrupted = True
-    record = {"command": " ".join(["python", *sys.argv]), "config": str(args.config),
-              "db": str(args.db), "workers": args.workers, "machine": machine(),
-              "started": started, "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
-              "wall_s": time.perf_counter() - start, "interrupted": interrupted,
-              "summary": summary.to_dict() if summary is not None else None}
+    record = {
+        "command": " ".join(["python", *sys.argv]),
+        "config": str(args.config),
+        "db": str(args.db),
+        "workers": args.workers,
+        "machine": machine(),
+        "started": started,
+        "loadavg_start": load_start,
+        "loadavg_end": os.getloadavg(),
+        "wall_s": time.perf_counter() - start,
+        "interrupted": interrupted,
+        "summary": summary.to_dict() if summary is not None else None,
+    }
     runs = json.loads(RUNS.read_text()) if RUNS.is_file() else []
     RUNS.write_text(json.dumps(runs + [record], indent=2) + "\n")
     print(json.dumps(record["summary"]))

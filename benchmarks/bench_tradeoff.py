@@ -2,7 +2,7 @@
 
 ``python benchmarks/bench_tradeoff.py [--quick] [--facts 256] [--max-steps 1500] [--threads 1]``
 
-For each recipe of :data:`numerics.tradeoff.DEFAULT_POINTS` (our construction from most to
+For each recipe of :data:`numerics.usability.tradeoff.DEFAULT_POINTS` (our construction from most to
 least compressed, Hebbian-ridge and GD-trained MLPs at their capacities, value whitening on
 anisotropic embeddings) on the key–query task with F facts: capacity (bits per parameter),
 the MLP's usability metrics (Lipschitz bound and estimates, margins, noisy recall) and the
@@ -29,10 +29,23 @@ sys.path.insert(0, str(ROOT))
 
 from _report import RESULTS, write_results  # noqa: E402
 
-_TABLE = ("label", "hidden_built", "params_per_fact", "bits_per_param", "mlp_recall",
-          "spectral_bound_median", "empirical_lipschitz_median", "normalized_margin_median",
-          "margin_over_lipschitz_median", "noisy_recall_0.1", "noisy_recall_0.2",
-          "transformer_recall", "first_eval_accuracy", "steps", "seconds")
+_TABLE = (
+    "label",
+    "hidden_built",
+    "params_per_fact",
+    "bits_per_param",
+    "mlp_recall",
+    "spectral_bound_median",
+    "empirical_lipschitz_median",
+    "normalized_margin_median",
+    "margin_over_lipschitz_median",
+    "noisy_recall_0.1",
+    "noisy_recall_0.2",
+    "transformer_recall",
+    "first_eval_accuracy",
+    "steps",
+    "seconds",
+)
 
 
 def main() -> None:
@@ -45,9 +58,14 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from numerics.tradeoff import DEFAULT_POINTS, TradeoffPoint, measure_point, predictor_fits
-    from numerics.tradeoff_plots import plot_noise_curves, plot_predictors, plot_tradeoff
     from numerics.transformer import TrainConfig
+    from numerics.usability.plots import plot_noise_curves, plot_predictors, plot_tradeoff
+    from numerics.usability.tradeoff import (
+        DEFAULT_POINTS,
+        TradeoffPoint,
+        measure_point,
+        predictor_fits,
+    )
 
     torch.set_num_threads(args.threads)
     points = DEFAULT_POINTS
@@ -55,9 +73,12 @@ def main() -> None:
     name = "bench_tradeoff" + ("_quick" if args.quick else f"_F{n_facts}")
     if args.quick:
         n_facts, max_steps = 64, 300
-        points = (TradeoffPoint("construct m=auto"), TradeoffPoint("construct slack=3", slack=3.0),
-                  TradeoffPoint("construct m=64 slack=3", code_dim=64, slack=3.0),
-                  TradeoffPoint("hebbian_ridge capacity", method="hebbian_ridge"))
+        points = (
+            TradeoffPoint("construct m=auto"),
+            TradeoffPoint("construct slack=3", slack=3.0),
+            TradeoffPoint("construct m=64 slack=3", code_dim=64, slack=3.0),
+            TradeoffPoint("hebbian_ridge capacity", method="hebbian_ridge"),
+        )
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     store = RESULTS / f"{name}_points.jsonl"
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -86,27 +107,41 @@ def main() -> None:
     spherical_fits = predictor_fits(spherical_rows) if len(spherical_rows) >= 3 else []
     spherical = [r for r in spherical_rows if r["method"] == "construct"]
     summary = {
-        "n_facts": n_facts, "max_steps": max_steps, "points": len(rows),
+        "n_facts": n_facts,
+        "max_steps": max_steps,
+        "points": len(rows),
         "best_predictor (all points)": fits[0]["metric"],
-        **{f"fit {f['metric']} (all {f['n']})": f"Spearman {f['spearman']:.3f}, logistic R² {f['logistic_r2']:.3f}"
-           for f in fits},
-        **{f"fit {f['metric']} (spherical {f['n']})": f"Spearman {f['spearman']:.3f}, logistic R² {f['logistic_r2']:.3f}"
-           for f in spherical_fits},
+        **{
+            f"fit {f['metric']} (all {f['n']})": f"Spearman {f['spearman']:.3f}, logistic R² {f['logistic_r2']:.3f}"
+            for f in fits
+        },
+        **{
+            f"fit {f['metric']} (spherical {f['n']})": f"Spearman {f['spearman']:.3f}, logistic R² {f['logistic_r2']:.3f}"
+            for f in spherical_fits
+        },
         "construct_spearman_bits_vs_transformer_recall": _spearman(
-            [r["bits_per_param"] for r in spherical], [r["transformer_recall"] for r in spherical]),
+            [r["bits_per_param"] for r in spherical], [r["transformer_recall"] for r in spherical]
+        ),
         "torch_threads": args.threads,
-        "load_average_start": list(load_start), "load_average_end": list(os.getloadavg()),
+        "load_average_start": list(load_start),
+        "load_average_end": list(os.getloadavg()),
     }
-    write_results(name, [{k: r.get(k) for k in _TABLE} for r in rows], summary=summary,
-                  title="Capacity–usability tradeoff",
-                  command=" ".join(["python benchmarks/bench_tradeoff.py", *sys.argv[1:]]))
+    write_results(
+        name,
+        [{k: r.get(k) for k in _TABLE} for r in rows],
+        summary=summary,
+        title="Capacity–usability tradeoff",
+        command=" ".join(["python benchmarks/bench_tradeoff.py", *sys.argv[1:]]),
+    )
     payload = json.loads((RESULTS / f"{name}.json").read_text())
     payload.update(full_rows=rows, fits=fits, spherical_fits=spherical_fits)
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     plot_tradeoff(rows, RESULTS / f"{name}.png")
     plot_predictors(rows, fits, RESULTS / f"{name}_predictors.png")
     if spherical_fits:
-        plot_predictors(spherical_rows, spherical_fits, RESULTS / f"{name}_predictors_spherical.png")
+        plot_predictors(
+            spherical_rows, spherical_fits, RESULTS / f"{name}_predictors_spherical.png"
+        )
     plot_noise_curves(rows, RESULTS / f"{name}_noise.png")
 
 

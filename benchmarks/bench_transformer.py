@@ -3,7 +3,7 @@
 ``python benchmarks/bench_transformer.py [--quick] [--threads 1]``
 
 Task ``<junk…> K <junk…> Q V`` (16 junk tokens, lengths 8–16, d = 64, spherical
-embeddings), the fact MLP built by ``numerics.construct.construct`` for values = the whole
+embeddings), the fact MLP built by ``numerics.construction.pipeline.construct`` for values = the whole
 vocabulary, attention trained with the defaults of :class:`numerics.transformer.TrainConfig`
 (AdamW lr 1e-3, weight decay 0.1, batch 1280, early stop at 99.5% validation accuracy, at
 most 6000 steps). Recall is measured on 8 fresh sequences per fact.
@@ -54,32 +54,50 @@ def main() -> None:
         if slack is not None:
             from numerics.transformer import build_fact_mlp, make_task
 
-            fact_mlp = build_fact_mlp(make_task(n_facts, seed=seed).factset(), slack=slack, seed=seed)
+            fact_mlp = build_fact_mlp(
+                make_task(n_facts, seed=seed).factset(), slack=slack, seed=seed
+            )
         run = run_transformer(config, fact_mlp=fact_mlp)
         s = run.summary()
-        row = {"n_facts": n_facts, "seed": seed, "slack": slack if slack is not None else 0.05,
-               "hidden": s["hidden"], "code_dim": s["mlp_info"]["code_dim"],
-               "params_per_fact": s["params_per_fact"], "mlp_recall": s["mlp_recall"],
-               "recall": s["recall"], "steps": s["steps"], "train_seconds": s["train_seconds"],
-               "total_seconds": time.perf_counter() - start,
-               "attention_on_key": s["attention_on_key"],
-               "facts_below_half": s["facts_below_half"], "load_1min": os.getloadavg()[0]}
+        row = {
+            "n_facts": n_facts,
+            "seed": seed,
+            "slack": slack if slack is not None else 0.05,
+            "hidden": s["hidden"],
+            "code_dim": s["mlp_info"]["code_dim"],
+            "params_per_fact": s["params_per_fact"],
+            "mlp_recall": s["mlp_recall"],
+            "recall": s["recall"],
+            "steps": s["steps"],
+            "train_seconds": s["train_seconds"],
+            "total_seconds": time.perf_counter() - start,
+            "attention_on_key": s["attention_on_key"],
+            "facts_below_half": s["facts_below_half"],
+            "load_1min": os.getloadavg()[0],
+        }
         rows.append(row)
         print(row, flush=True)
     target_rows = [r for r in rows if r["n_facts"] == TARGET_FACTS and r["slack"] == 0.05]
-    met = all(r["recall"] >= TARGET_RECALL and r["train_seconds"] <= TARGET_SECONDS
-              for r in target_rows)
+    met = all(
+        r["recall"] >= TARGET_RECALL and r["train_seconds"] <= TARGET_SECONDS for r in target_rows
+    )
     summary = {
         "target": f"recall ≥ {TARGET_RECALL} at F = {TARGET_FACTS} within {TARGET_SECONDS:.0f} s",
         "target_met": met,
         "F256_min_recall": min(r["recall"] for r in target_rows),
         "F256_max_train_seconds": max(r["train_seconds"] for r in target_rows),
         "torch_threads": args.threads,
-        "load_average_start": list(load_start), "load_average_end": list(os.getloadavg()),
+        "load_average_start": list(load_start),
+        "load_average_end": list(os.getloadavg()),
     }
     name = "bench_transformer" + ("_quick" if args.quick else "")
-    write_results(name, rows, summary=summary, title="Transformer using a frozen fact MLP",
-                  command="python benchmarks/bench_transformer.py" + (" --quick" if args.quick else ""))
+    write_results(
+        name,
+        rows,
+        summary=summary,
+        title="Transformer using a frozen fact MLP",
+        command="python benchmarks/bench_transformer.py" + (" --quick" if args.quick else ""),
+    )
 
 
 if __name__ == "__main__":

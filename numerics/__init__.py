@@ -1,58 +1,78 @@
 """factmlp.numerics: weights, recall at scale, experiments and the ``factmlp`` CLI (PyTorch).
 
 May import ``theory``; never the other way round. Public names are re-exported lazily
-(PEP 562) so that the CLI does not import torch for verbs that need none.
+(PEP 562, :func:`theory.lazy.lazy_exports`) so that the CLI does not import torch for verbs
+that need none.
+
+=================  ==========================================================================
+``factset``        :class:`FactSet`: validated keys, values and fact map; ``.npz`` files
+``mlp``            gated-MLP weights, the module, safetensors files with LLaMA names
+``strict_recall``  :func:`recall`: strict argmax recall (a tie is a failure), chunked
+``dtypes``         the floating-point formats a user may name
+``plotting``       a headless pyplot and one way to save a PNG
+``construction/``  the paper's §4 pipeline: code dimension, dense/sparse/spline encoders
+``embeddings/``    synthetic generators, MiniLM tokens and MLP I/O, whitening, families
+``methods/``       the method registry, every method, the capacity search
+``usability/``     Lipschitz metrics, the capacity–usability study and its plots
+``transformer/``   the one-layer Transformer that reads a frozen fact MLP
+``editing/``       modular fact editing: swap, ROME, MEMIT, AlphaEdit
+``sweep/``         config grids, the SQLite store, the Dask runner, fits and plots
+``precision/``     (room) certified finite-precision recall and the bits frontier
+``testing/``       (room) public hypothesis strategies and the fuzzer
+``cli/``           the ``factmlp`` command line
+=================  ==========================================================================
 """
 
-from importlib import import_module
+from theory.lazy import lazy_exports
 
-_EXPORTS = {
-    # fact sets
-    "FactSet": "factset", "validate_fact_arrays": "factset",
-    "FAMILIES": "generators", "FACT_MAPS": "generators", "FactSetSpec": "generators",
-    "make_factset": "generators", "sample_embeddings": "generators",
-    # real embeddings
-    "MINILM_PACKAGE": "embeddings", "MINILM_DIM": "embeddings",
-    "minilm_token_embeddings": "embeddings", "sample_rows": "embeddings",
-    "MiniLM": "minilm", "MLPActivations": "minilm", "minilm_mlp_activations": "minilm",
-    "stdlib_docstrings": "stdlib_text",
-    # embedding families for sweeps, whitening
-    "EMBEDDING_FAMILIES": "families", "FamilyOption": "families", "EmbeddingFamily": "families",
-    "family_factset": "families",
-    "WHITEN_MODES": "whitening", "WhitenedFactSet": "whitening", "whitening_map": "whitening",
-    "whiten_factset": "whitening", "unwhiten_mlp": "whitening",
-    # sweeps: config grid, SQLite store, Dask runner, fits and plots
-    "FamilyVariant": "sweep", "Point": "sweep", "SweepConfig": "sweep", "configured_method": "sweep",
-    "load_sweep_config": "sweep", "parse_sweep_config": "sweep", "SweepSummary": "sweep",
-    "evaluate_point": "sweep", "point_rho": "sweep", "run_sweep": "sweep", "versions": "sweep",
-    "POINT_COLUMNS": "sweep", "STATUSES": "sweep", "SweepStore": "sweep", "LinearFit": "sweep",
-    "least_squares": "sweep", "reached_rows": "sweep", "rho_fits": "sweep",
-    "scaling_fits": "sweep", "plot_sweep": "sweep", "cost_table": "sweep",
-    "method_ratios": "sweep", "reach_ceilings": "sweep", "method_label": "sweep",
-    # MLP weights and files
-    "ACTIVATIONS": "mlp", "GatedMLPWeights": "mlp", "GatedMLP": "mlp", "save_mlp": "mlp",
-    "load_mlp": "mlp", "fold_readout": "mlp", "TENSOR_NAMES": "mlp",
-    # recall
-    "RecallResult": "recall", "default_chunks": "recall",
-    # methods behind one interface, and the capacity search over hidden width
-    "BuildResult": "methods", "Method": "methods", "WidthTooSmallError": "methods",
-    "NeedsAcceleratorError": "methods", "METHODS": "methods", "get_method": "methods",
-    "EncDecMethod": "methods", "GDMethod": "methods", "NTKMethod": "methods",
-    "HebbianMethod": "methods", "LookupMethod": "methods", "CapacityResult": "capacity",
-    # analyses behind the CLI
-    "check_factset": "analysis", "factset_rho": "analysis",
-    "DemoConfig": "demo", "run_demo": "demo",
-}
-#: Functions named like their own submodule (e.g. ``decodability.decodability``) are not
-#: re-exported: Python binds the submodule to that package attribute on import.
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(import_module(f"numerics.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'numerics' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        # shared primitives: fact sets, MLP files, strict recall, dtype names
+        "FactSet": "factset",
+        "validate_fact_arrays": "factset",
+        "ACTIVATIONS": "mlp",
+        "GatedMLPWeights": "mlp",
+        "GatedMLP": "mlp",
+        "save_mlp": "mlp",
+        "load_mlp": "mlp",
+        "fold_readout": "mlp",
+        "TENSOR_NAMES": "mlp",
+        "RecallResult": "strict_recall",
+        "recall": "strict_recall",
+        "default_chunks": "strict_recall",
+        "DTYPE_NAMES": "dtypes",
+        "torch_dtype": "dtypes",
+        # the paper's construction
+        "ConstructionConfig": "construction",
+        "Construction": "construction",
+        "construct": "construction",
+        # where keys and values come from
+        "FactSetSpec": "embeddings",
+        "make_factset": "embeddings",
+        "minilm_token_embeddings": "embeddings",
+        "family_factset": "embeddings",
+        "whiten_factset": "embeddings",
+        "unwhiten_mlp": "embeddings",
+        # methods behind one interface, and the capacity search over hidden width
+        "BuildResult": "methods",
+        "Method": "methods",
+        "METHODS": "methods",
+        "get_method": "methods",
+        "CapacityResult": "methods",
+        "capacity": "methods",
+        # usability, the Transformer, editing, sweeps
+        "usability_report": "usability",
+        "TransformerRunConfig": "transformer",
+        "run_transformer": "transformer",
+        "EditingConfig": "editing",
+        "run_editing": "editing",
+        "SweepConfig": "sweep",
+        "load_sweep_config": "sweep",
+        "run_sweep": "sweep",
+        "plot_sweep": "sweep",
+        # the demo
+        "DemoConfig": "cli.demo",
+        "run_demo": "cli.demo",
+    },
+)

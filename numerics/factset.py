@@ -115,15 +115,22 @@ class FactSet:
         return np.unique(self.fact_map)
 
     def __repr__(self) -> str:
-        return (f"FactSet(n_facts={self.n_facts}, n_values={self.n_values}, dim={self.dim}, "
-                f"meta={self.meta!r})")
+        return (
+            f"FactSet(n_facts={self.n_facts}, n_values={self.n_values}, dim={self.dim}, "
+            f"meta={self.meta!r})"
+        )
 
     def save(self, path) -> Path:
         """Write the ``.npz`` file (uncompressed, loadable with ``numpy.load`` alone)."""
         path = Path(path)
         with path.open("wb") as handle:
-            np.savez(handle, keys=self.keys, values=self.values, fact_map=self.fact_map,
-                     meta=np.array(json.dumps(self.meta, sort_keys=True)))
+            np.savez(
+                handle,
+                keys=self.keys,
+                values=self.values,
+                fact_map=self.fact_map,
+                meta=np.array(json.dumps(self.meta, sort_keys=True)),
+            )
         return path
 
     @classmethod

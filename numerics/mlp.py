@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812  (the torch convention)
+import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
@@ -176,9 +176,16 @@ def _validate_parts(parts: Mapping[str, Any], activation: Any, labels: Mapping[s
             )
 
 
-def _gated_forward(x: Tensor, gate: Tensor, up: Tensor, down: Tensor,
-                   gate_bias: Tensor | None, up_bias: Tensor | None,
-                   down_bias: Tensor | None, activation: str) -> Tensor:
+def _gated_forward(
+    x: Tensor,
+    gate: Tensor,
+    up: Tensor,
+    down: Tensor,
+    gate_bias: Tensor | None,
+    up_bias: Tensor | None,
+    down_bias: Tensor | None,
+    activation: str,
+) -> Tensor:
     """g(x) = D(σ(Gx + b_G) ⊙ (Ax + b_A)) + b_D on the last axis of ``x`` (no checks)."""
     hidden = ACTIVATIONS[activation](F.linear(x, gate, gate_bias)) * F.linear(x, up, up_bias)
     return F.linear(hidden, down, down_bias)
@@ -290,25 +297,43 @@ class GatedMLPWeights:
             from the weights' (nothing is converted silently).
         """
         _check_input(x, self.dim, self.dtype, self.device)
-        return _gated_forward(x, self.gate, self.up, self.down, self.gate_bias, self.up_bias,
-                              self.down_bias, self.activation)
+        return _gated_forward(
+            x,
+            self.gate,
+            self.up,
+            self.down,
+            self.gate_bias,
+            self.up_bias,
+            self.down_bias,
+            self.activation,
+        )
 
     __call__ = forward
 
-    def to(self, device: str | torch.device | None = None,
-           dtype: torch.dtype | None = None) -> GatedMLPWeights:
+    def to(
+        self, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> GatedMLPWeights:
         """A copy on ``device`` and/or in floating ``dtype`` (``None`` keeps the current one)."""
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise InvalidInputError(f"dtype must be a floating torch.dtype, got {dtype!r}")
-        moved = {name: None if t is None else t.to(device=device, dtype=dtype)
-                 for name, t in self._parts().items()}
-        return GatedMLPWeights(moved.pop("gate"), moved.pop("up"), moved.pop("down"),
-                               activation=self.activation, **moved)
+        moved = {
+            name: None if t is None else t.to(device=device, dtype=dtype)
+            for name, t in self._parts().items()
+        }
+        return GatedMLPWeights(
+            moved.pop("gate"),
+            moved.pop("up"),
+            moved.pop("down"),
+            activation=self.activation,
+            **moved,
+        )
 
     def __repr__(self) -> str:
         biases = [name for name in _BIASES if getattr(self, name) is not None]
-        return (f"GatedMLPWeights(h={self.hidden}, d={self.dim}, activation={self.activation!r}, "
-                f"biases={biases}, dtype={self.dtype}, device={self.device})")
+        return (
+            f"GatedMLPWeights(h={self.hidden}, d={self.dim}, activation={self.activation!r}, "
+            f"biases={biases}, dtype={self.dtype}, device={self.device})"
+        )
 
 
 class GatedMLP(nn.Module):
@@ -343,17 +368,32 @@ class GatedMLP(nn.Module):
     def weights(self) -> GatedMLPWeights:
         """The current buffers (after any ``.to(...)``) as a validated :class:`GatedMLPWeights`."""
         parts = {name: getattr(self, name) for name in TENSOR_NAMES}
-        return GatedMLPWeights(parts.pop("gate"), parts.pop("up"), parts.pop("down"),
-                               activation=self.activation, **parts)
+        return GatedMLPWeights(
+            parts.pop("gate"),
+            parts.pop("up"),
+            parts.pop("down"),
+            activation=self.activation,
+            **parts,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         _check_input(x, int(self.gate.shape[1]), self.gate.dtype, self.gate.device)
-        return _gated_forward(x, self.gate, self.up, self.down, self.gate_bias, self.up_bias,
-                              self.down_bias, self.activation)
+        return _gated_forward(
+            x,
+            self.gate,
+            self.up,
+            self.down,
+            self.gate_bias,
+            self.up_bias,
+            self.down_bias,
+            self.activation,
+        )
 
     def extra_repr(self) -> str:
-        return (f"h={self.gate.shape[0]}, d={self.gate.shape[1]}, activation={self.activation!r}, "
-                f"dtype={self.gate.dtype}")
+        return (
+            f"h={self.gate.shape[0]}, d={self.gate.shape[1]}, activation={self.activation!r}, "
+            f"dtype={self.gate.dtype}"
+        )
 
 
 def _metadata_strings(metadata: Mapping[str, Any] | None, activation: str) -> dict[str, str]:
@@ -362,7 +402,9 @@ def _metadata_strings(metadata: Mapping[str, Any] | None, activation: str) -> di
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, Mapping):
-        raise InvalidInputError(f"metadata must be a mapping of strings, got {type(metadata).__name__}")
+        raise InvalidInputError(
+            f"metadata must be a mapping of strings, got {type(metadata).__name__}"
+        )
     out: dict[str, str] = {}
     for key, value in metadata.items():
         if not isinstance(key, str):
@@ -384,8 +426,9 @@ def _metadata_strings(metadata: Mapping[str, Any] | None, activation: str) -> di
     return out
 
 
-def save_mlp(path: str | os.PathLike, weights: GatedMLPWeights,
-             metadata: Mapping[str, Any] | None = None) -> None:
+def save_mlp(
+    path: str | os.PathLike, weights: GatedMLPWeights, metadata: Mapping[str, Any] | None = None
+) -> None:
     """Write ``weights`` to a safetensors file that plain ``safetensors`` + numpy can read.
 
     Tensors (in the weights' dtype, moved to the CPU): ``gate_proj.weight`` (h×d),
@@ -427,13 +470,17 @@ def save_mlp(path: str | os.PathLike, weights: GatedMLPWeights,
     if not isinstance(weights, GatedMLPWeights):
         raise InvalidInputError(f"weights must be a GatedMLPWeights, got {type(weights).__name__}")
     meta = _metadata_strings(metadata, weights.activation)
-    tensors = {TENSOR_NAMES[name]: t.detach().to("cpu").contiguous()
-               for name, t in weights._parts().items() if t is not None}
+    tensors = {
+        TENSOR_NAMES[name]: t.detach().to("cpu").contiguous()
+        for name, t in weights._parts().items()
+        if t is not None
+    }
     save_file(tensors, os.fspath(path), metadata=meta)
 
 
-def load_mlp(path: str | os.PathLike, *, device: str | torch.device = "cpu",
-             dtype: torch.dtype | None = None) -> tuple[GatedMLPWeights, dict[str, str]]:
+def load_mlp(
+    path: str | os.PathLike, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+) -> tuple[GatedMLPWeights, dict[str, str]]:
     """Read an MLP file written by :func:`save_mlp` (or by anyone following its format).
 
     Parameters
@@ -484,8 +531,13 @@ def load_mlp(path: str | os.PathLike, *, device: str | torch.device = "cpu",
     parts = {field: stored.get(tensor) for field, tensor in TENSOR_NAMES.items()}
     labels = {field: f"{path}: {tensor}" for field, tensor in TENSOR_NAMES.items()}
     _validate_parts(parts, metadata["activation"], labels)
-    weights = GatedMLPWeights(parts.pop("gate"), parts.pop("up"), parts.pop("down"),
-                              activation=metadata["activation"], **parts)
+    weights = GatedMLPWeights(
+        parts.pop("gate"),
+        parts.pop("up"),
+        parts.pop("down"),
+        activation=metadata["activation"],
+        **parts,
+    )
     if device is not None and torch.device(device) != weights.device or dtype is not None:
         weights = weights.to(device=device, dtype=dtype)
     return weights, metadata
@@ -551,19 +603,31 @@ def fold_readout(weights: GatedMLPWeights, transform: Tensor | np.ndarray) -> Ga
     else:
         arr = np.asarray(transform)
         if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-            raise InvalidInputError(f"transform must be a real numeric matrix, got dtype {arr.dtype}")
+            raise InvalidInputError(
+                f"transform must be a real numeric matrix, got dtype {arr.dtype}"
+            )
         lin = torch.from_numpy(arr.astype(np.float64, copy=False))
     d = weights.dim
     if tuple(lin.shape) != (d, d):
-        raise InvalidInputError(f"transform has shape {tuple(lin.shape)} but ({d}, {d}) was expected")
+        raise InvalidInputError(
+            f"transform has shape {tuple(lin.shape)} but ({d}, {d}) was expected"
+        )
     if lin.is_complex():
         raise InvalidInputError(f"transform must be real, got dtype {lin.dtype}")
     lin = lin.to(device=weights.device, dtype=weights.dtype)
     finite = torch.isfinite(lin)
     if not bool(finite.all()):
         row, col = (int(i) for i in torch.nonzero(~finite)[0])
-        raise InvalidInputError(f"transform[{row}, {col}] is {lin[row, col].item()} (entries must be finite)")
+        raise InvalidInputError(
+            f"transform[{row}, {col}] is {lin[row, col].item()} (entries must be finite)"
+        )
     down_bias = None if weights.down_bias is None else lin.T @ weights.down_bias
-    return GatedMLPWeights(weights.gate, weights.up, lin.T @ weights.down,
-                           activation=weights.activation, gate_bias=weights.gate_bias,
-                           up_bias=weights.up_bias, down_bias=down_bias)
+    return GatedMLPWeights(
+        weights.gate,
+        weights.up,
+        lin.T @ weights.down,
+        activation=weights.activation,
+        gate_bias=weights.gate_bias,
+        up_bias=weights.up_bias,
+        down_bias=down_bias,
+    )

@@ -4,6 +4,7 @@ Each check module names the claim, the ``theory``/``numerics`` function it exerc
 evidence it prints; every check can fail.
 """
 
-from proofs_check.registry import Check, CheckOutcome, Evidence, check, registered_checks, run_check
+from proofs_check.checks import registered_checks
+from proofs_check.registry import Check, CheckOutcome, Evidence, check, run_check
 
 __all__ = ["Check", "CheckOutcome", "Evidence", "check", "registered_checks", "run_check"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from proofs_check.registry import registered_checks, run_check
+from proofs_check.checks import registered_checks
+from proofs_check.registry import run_check
 
 
 def main(argv: list[str] | None = None) -> int:

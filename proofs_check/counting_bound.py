@@ -81,8 +81,10 @@ def check_derivation() -> Evidence:
         F, M, b, W = cb.F, cb.M, cb.b, cb.W
         closed_form = sp.log(sp.factorial(F), 2) / b if bijective else F * sp.log(M, 2) / b
         diff = sp.simplify(cb.w_min - closed_form)
-        lines.append(f"{'bijective' if bijective else 'arbitrary'}: derived {cb.solution}; "
-                     f"w_min − {closed_form} simplifies to {diff}")
+        lines.append(
+            f"{'bijective' if bijective else 'arbitrary'}: derived {cb.solution}; "
+            f"w_min − {closed_form} simplifies to {diff}"
+        )
         if diff != 0:
             failures.append(f"w_min − closed form = {diff}")
         if not (isinstance(cb.solution, sp.GreaterThan) and cb.solution.lhs == W):
@@ -102,11 +104,13 @@ def check_derivation() -> Evidence:
                 n_boundary += 1
             else:
                 # Small denominators keep count^q in the exact premise test small.
-                w_val = rng.choice([
-                    Fraction(math.floor(w_star * 1000), 1000),  # just below the boundary
-                    Fraction(math.ceil(w_star * 1000), 1000),  # just above it
-                    Fraction(rng.randint(0, 7 * math.ceil(2 * w_star + 1)), 7),
-                ])
+                w_val = rng.choice(
+                    [
+                        Fraction(math.floor(w_star * 1000), 1000),  # just below the boundary
+                        Fraction(math.ceil(w_star * 1000), 1000),  # just above it
+                        Fraction(rng.randint(0, 7 * math.ceil(2 * w_star + 1)), 7),
+                    ]
+                )
             at = {F: f_val, M: m_val, b: sp.Rational(b_val), W: sp.Rational(w_val)}
             truth = _premise_holds(b_val * w_val, count)
             derived = _truth(cb.solution, at)
@@ -114,12 +118,16 @@ def check_derivation() -> Evidence:
             n_points += 1
             if not (truth == derived == logged):
                 n_disagree += 1
-                failures.append(f"F={f_val}, M={m_val}, b={b_val}, W={w_val}: premise {truth}, "
-                                f"log form {logged}, derived solution {derived}")
+                failures.append(
+                    f"F={f_val}, M={m_val}, b={b_val}, W={w_val}: premise {truth}, "
+                    f"log form {logged}, derived solution {derived}"
+                )
 
-    lines.append(f"{n_points} random rational points (seed {_SEED}), {n_boundary} exactly on "
-                 f"the boundary: derived solution, log form and premise (decided with integers) "
-                 f"agree at {n_points - n_disagree}/{n_points}")
+    lines.append(
+        f"{n_points} random rational points (seed {_SEED}), {n_boundary} exactly on "
+        f"the boundary: derived solution, log form and premise (decided with integers) "
+        f"agree at {n_points - n_disagree}/{n_points}"
+    )
     if failures:
         lines.append(f"{len(failures)} failure(s); first: {failures[0]}")
     return Evidence(passed=not failures, details="\n".join(lines))
@@ -143,16 +151,20 @@ def check_exact_integers() -> Evidence:
         reference = math.log2(count)  # log2 of the exact integer
         worst_bits_error = max(worst_bits_error, abs(bits - reference) / max(1.0, reference))
         if not math.isclose(bits, reference, rel_tol=1e-12, abs_tol=1e-12):
-            failures.append(f"bits_required({f_val}, {m_val}, bijective={bijective}) = {bits!r}, "
-                            f"log2 of the count = {reference!r}")
+            failures.append(
+                f"bits_required({f_val}, {m_val}, bijective={bijective}) = {bits!r}, "
+                f"log2 of the count = {reference!r}"
+            )
         for b in _B_VALUES:
             expected = _smallest_w(count, _as_decimal_fraction(b))
             got = min_params(f_val, m_val, b, bijective=bijective)
             n_cases += 1
             if got != expected:
                 n_mismatch += 1
-                failures.append(f"min_params({f_val}, {m_val}, {b}, bijective={bijective}) = "
-                                f"{got}, exact {expected}")
+                failures.append(
+                    f"min_params({f_val}, {m_val}, {b}, bijective={bijective}) = "
+                    f"{got}, exact {expected}"
+                )
 
     lines = [
         f"{n_cases} (F, M, b) cases: F, M ≤ 12 arbitrary maps and bijections F ≤ 40, "

@@ -11,7 +11,7 @@ Claim
   so ``‖δ_i‖ < ρ_{f(i)}(W)`` for every key implies recall 1 (derived here; the statement and
   its two-line proof are in the docstring of :mod:`theory.decoder`).
 
-What is run: :func:`numerics.construct.construct` (default SiLU configuration) on small fact
+What is run: :func:`numerics.construction.pipeline.construct` (default SiLU configuration) on small fact
 sets (3 shapes × 3 seeds), the MLP saved with :func:`numerics.mlp.save_mlp` and read back with
 ``safetensors.numpy`` only. Everything below is numpy on the file's tensors, not the torch
 module: ``P`` is recovered from the down projection (its column ``t·r + n`` is ``P[:, t]``; the
@@ -45,8 +45,16 @@ from scipy.special import erf, expit
 
 from proofs_check.registry import Evidence, check
 
-__all__ = ["DecoderChainReport", "decoder_chain", "read_mlp_file", "numpy_hidden",
-           "numpy_forward", "numpy_margins", "code_outputs", "recover_projection"]
+__all__ = [
+    "DecoderChainReport",
+    "decoder_chain",
+    "read_mlp_file",
+    "numpy_hidden",
+    "numpy_forward",
+    "numpy_margins",
+    "code_outputs",
+    "recover_projection",
+]
 
 #: Rounding allowance of the inequality and the fold, relative to ‖c‖·‖Δw‖ (float64 sums of
 #: at most a few hundred terms, far below this).
@@ -56,6 +64,7 @@ _SEEDS = (0, 1, 2)
 
 
 # --------------------------------------------------------------------- numpy reading of a file
+
 
 def read_mlp_file(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The tensors and the metadata of an MLP file, with plain safetensors + numpy."""
@@ -77,7 +86,9 @@ def _activation(name: str, z: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown activation {name!r}")
 
 
-def numpy_hidden(tensors: dict[str, np.ndarray], activation: str, x, dtype=np.float64) -> np.ndarray:
+def numpy_hidden(
+    tensors: dict[str, np.ndarray], activation: str, x, dtype=np.float64
+) -> np.ndarray:
     """``σ(G x + b_G) ⊙ (A x + b_A)`` for the rows of ``x`` (n×h), computed in ``dtype``."""
     x = np.asarray(x, dtype=dtype)
     gate = x @ tensors["gate_proj.weight"].astype(dtype).T
@@ -89,7 +100,9 @@ def numpy_hidden(tensors: dict[str, np.ndarray], activation: str, x, dtype=np.fl
     return _activation(activation, gate) * up
 
 
-def numpy_forward(tensors: dict[str, np.ndarray], activation: str, x, dtype=np.float64) -> np.ndarray:
+def numpy_forward(
+    tensors: dict[str, np.ndarray], activation: str, x, dtype=np.float64
+) -> np.ndarray:
     """``g(x) = D(σ(Gx + b_G) ⊙ (Ax + b_A)) + b_D`` (n×d), numpy only, in ``dtype``."""
     out = numpy_hidden(tensors, activation, x, dtype) @ tensors["down_proj.weight"].astype(dtype).T
     if "down_proj.bias" in tensors:
@@ -125,13 +138,16 @@ def recover_projection(tensors: dict[str, np.ndarray], group_size: int) -> np.nd
     return np.ascontiguousarray(groups[:, :, 0])
 
 
-def code_outputs(tensors: dict[str, np.ndarray], activation: str, keys, group_size: int) -> np.ndarray:
+def code_outputs(
+    tensors: dict[str, np.ndarray], activation: str, keys, group_size: int
+) -> np.ndarray:
     """The encoder's code output ``c(k_i)`` (F×m): each group's hidden activations summed."""
     hidden = numpy_hidden(tensors, activation, keys)
     return hidden.reshape(hidden.shape[0], -1, group_size).sum(axis=2)
 
 
 # --------------------------------------------------------------------- the inequality chain
+
 
 @dataclass(frozen=True)
 class DecoderChainReport:
@@ -157,8 +173,13 @@ class DecoderChainReport:
         return not (self.over_budget or self.violations or self.misdecoded)
 
 
-def decoder_chain(outputs: np.ndarray, codes: np.ndarray, projected: np.ndarray,
-                  rho_per_value: np.ndarray, fact_map: np.ndarray) -> DecoderChainReport:
+def decoder_chain(
+    outputs: np.ndarray,
+    codes: np.ndarray,
+    projected: np.ndarray,
+    rho_per_value: np.ndarray,
+    fact_map: np.ndarray,
+) -> DecoderChainReport:
     """Check budget, inequality and decoding for code outputs ``outputs`` (F×m).
 
     ``codes`` (M×m) are the targets c_j, ``projected`` (M×m) the projected values w_j,
@@ -173,14 +194,16 @@ def decoder_chain(outputs: np.ndarray, codes: np.ndarray, projected: np.ndarray,
     over = np.flatnonzero(~(delta < rho))
 
     n_facts, n_values = outputs.shape[0], projected.shape[0]
-    diff = projected[target][:, None, :] - projected[None, :, :]      # (F, M, m): w_f(i) − w_j
+    diff = projected[target][:, None, :] - projected[None, :, :]  # (F, M, m): w_f(i) − w_j
     diff_norm = np.linalg.norm(diff, axis=2)
     gap = np.einsum("im,ijm->ij", outputs, diff)
     bound = (rho - delta)[:, None] * diff_norm
     scale = np.linalg.norm(outputs, axis=1)[:, None] * diff_norm
     competitor = np.ones((n_facts, n_values), dtype=bool)
     competitor[np.arange(n_facts), target] = False
-    slack = np.where(competitor & (scale > 0), (gap - bound) / np.where(scale > 0, scale, 1), np.inf)
+    slack = np.where(
+        competitor & (scale > 0), (gap - bound) / np.where(scale > 0, scale, 1), np.inf
+    )
     violations = np.flatnonzero((slack < -ROUNDING).any(axis=1))
     masked_gap = np.where(competitor, gap, np.inf)
     misdecoded = np.flatnonzero(~(masked_gap > 0).all(axis=1))
@@ -196,9 +219,10 @@ def decoder_chain(outputs: np.ndarray, codes: np.ndarray, projected: np.ndarray,
 
 # --------------------------------------------------------------------- the registered check
 
+
 def _run_case(family: str, n_facts: int, dim: int, seed: int) -> tuple[bool, str]:
-    from numerics.construct import ConstructionConfig, construct
-    from numerics.generators import make_factset
+    from numerics.construction.pipeline import ConstructionConfig, construct
+    from numerics.embeddings.generators import make_factset
     from numerics.mlp import save_mlp
     from theory.decoder import build_decoder
 
@@ -218,27 +242,34 @@ def _run_case(family: str, n_facts: int, dim: int, seed: int) -> tuple[bool, str
 
     y = numpy_forward(tensors, meta["activation"], keys)
     fold_error = np.abs(y @ values.T - outputs @ projected.T).max()
-    fold_scale = (np.linalg.norm(outputs, axis=1).max()
-                  * np.linalg.norm(projected, axis=1).max() * (1 + np.abs(projection).max()))
+    fold_scale = (
+        np.linalg.norm(outputs, axis=1).max()
+        * np.linalg.norm(projected, axis=1).max()
+        * (1 + np.abs(projection).max())
+    )
     margins = numpy_margins(y, values, fact_map)
     fold_ok = fold_error <= ROUNDING * fold_scale * projection.shape[0]
     passed = report.passed and fold_ok and bool((margins > 0).all())
-    line = (f"{family} F={n_facts} d={dim} seed={seed}: m={projection.shape[1]}, "
-            f"ρ(W)={decoder.rho:.3g}, worst ‖δ‖/ρ={report.worst_ratio:.2e}, worst slack "
-            f"{report.worst_slack:.2e}, min margin {margins.min():.3g}, fold error "
-            f"{fold_error:.1e}" + ("" if passed else f"  FAILED {report}"))
+    line = (
+        f"{family} F={n_facts} d={dim} seed={seed}: m={projection.shape[1]}, "
+        f"ρ(W)={decoder.rho:.3g}, worst ‖δ‖/ρ={report.worst_ratio:.2e}, worst slack "
+        f"{report.worst_slack:.2e}, min margin {margins.min():.3g}, fold error "
+        f"{fold_error:.1e}" + ("" if passed else f"  FAILED {report}")
+    )
     return passed, line
 
 
 @check(
     "decoder-correctness",
     claim="constructed MLPs keep every code error below ρ_f(i)(W), every logit gap above "
-          "(ρ − ‖δ‖)·‖w_f(i) − w_j‖, and decode every fact",
-    exercises="numerics.construct.construct, theory.decoder.build_decoder",
+    "(ρ − ‖δ‖)·‖w_f(i) − w_j‖, and decode every fact",
+    exercises="numerics.construction.pipeline.construct, theory.decoder.build_decoder",
 )
 def decoder_correctness() -> Evidence:
     results = [_run_case(family, n, d, seed) for family, n, d in _CASES for seed in _SEEDS]
     lines = [line for _, line in results]
-    lines.append(f"budget: ‖δ‖ < ρ; inequality within {ROUNDING:.0e}·‖c‖·‖Δw‖; "
-                 "numpy forward of the saved file")
+    lines.append(
+        f"budget: ‖δ‖ < ρ; inequality within {ROUNDING:.0e}·‖c‖·‖Δw‖; "
+        "numpy forward of the saved file"
+    )
     return Evidence(passed=all(ok for ok, _ in results), details="\n".join(lines))

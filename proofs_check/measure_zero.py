@@ -64,14 +64,27 @@ POINTS = {
         [[-2, 0, 2], [-1, -1, -1]],
     ),
     "F=12,d=4,r=3 (integers)": (
-        [[1, -1, 0, -2], [1, 2, 1, -2], [0, -1, 2, 2], [-2, 0, 2, 2], [1, 1, -2, 1],
-         [0, -2, -1, 0], [1, 0, 1, 2], [1, -1, 1, 0], [-2, -2, 1, -1], [0, -1, -1, -2],
-         [-1, 2, 0, -1], [0, 2, -1, 0]],
+        [
+            [1, -1, 0, -2],
+            [1, 2, 1, -2],
+            [0, -1, 2, 2],
+            [-2, 0, 2, 2],
+            [1, 1, -2, 1],
+            [0, -2, -1, 0],
+            [1, 0, 1, 2],
+            [1, -1, 1, 0],
+            [-2, -2, 1, -1],
+            [0, -1, -1, -2],
+            [-1, 2, 0, -1],
+            [0, 2, -1, 0],
+        ],
         [[0, 1, 0, 1], [0, 1, 2, -2], [0, 0, -1, -1]],
     ),
     "F=6,d=3,r=2 (unit-sphere keys, fractional gates)": (
-        [_stereographic(t) for t in ([0, 0], [1, 0], [0, "1/2"], ["-1/3", 2], ["1/2", "1/2"],
-                                     [-2, "-1/3"])],
+        [
+            _stereographic(t)
+            for t in ([0, 0], [1, 0], [0, "1/2"], ["-1/3", 2], ["1/2", "1/2"], [-2, "-1/3"])
+        ],
         [["1/2", "-1", "1/3"], ["-2/3", "1/4", "1"]],
     ),
 }
@@ -89,15 +102,19 @@ def _mp_minor(keys, gates, columns, dps: int = 60):
             z = [sum(gn[c] * ki[c] for c in range(d)) for gn in g]
             sig = [mpmath.mpf(zz.numerator) / zz.denominator for zz in z]
             sig = [x / (1 + mpmath.exp(-x)) for x in sig]
-            rows.append([sig[j // d] * mpmath.mpf(ki[j % d].numerator) / ki[j % d].denominator
-                         for j in columns])
+            rows.append(
+                [
+                    sig[j // d] * mpmath.mpf(ki[j % d].numerator) / ki[j % d].denominator
+                    for j in columns
+                ]
+            )
         return mpmath.det(mpmath.matrix(rows))
 
 
 @check(
     "measure-zero-silu-certificate",
     claim="SiLU: a maximal minor of Φ = σ(KG₀ᵀ) ⊙ₖᵣ K is provably nonzero at rational points, so "
-          "the encoder fails only on a Lebesgue-null set",
+    "the encoder fails only on a Lebesgue-null set",
     exercises="theory.failure_sets.certify_nonsingular_minor, theory.failure_sets.khatri_rao_features",
 )
 def check_silu_certificate() -> Evidence:
@@ -115,19 +132,26 @@ def check_silu_certificate() -> Evidence:
             ref = _mp_minor(keys, gates, cert.columns)
             inside = cert.lower <= ref <= cert.upper
             width = (cert.upper - cert.lower) / max(abs(ref), mpmath.mpf(10) ** -50)
-        lines.append(f"    60-digit mpmath det = {mpmath.nstr(ref, 15)}: inside {inside}; "
-                     f"relative width {mpmath.nstr(width, 3)}")
+        lines.append(
+            f"    60-digit mpmath det = {mpmath.nstr(ref, 15)}: inside {inside}; "
+            f"relative width {mpmath.nstr(width, 3)}"
+        )
         if not inside:
             failures.append(f"{label}: independent det {mpmath.nstr(ref, 20)} outside the interval")
         if not width < 1e-20:
             failures.append(f"{label}: interval relative width {mpmath.nstr(width, 3)} ≥ 1e-20")
         # The float Φ (khatri_rao_features' column order) must give the same minor.
-        phi = khatri_rao_features([[float(Fraction(x)) for x in row] for row in keys],
-                                  [[float(Fraction(x)) for x in row] for row in gates], "silu")
+        phi = khatri_rao_features(
+            [[float(Fraction(x)) for x in row] for row in keys],
+            [[float(Fraction(x)) for x in row] for row in gates],
+            "silu",
+        )
         float_det = np.linalg.det(phi[:, list(cert.columns)])
         rel = abs(float_det - float(ref)) / abs(float(ref))
-        lines.append(f"    float det of khatri_rao_features[:, columns] = {float_det:.12g} "
-                     f"(relative difference {rel:.2e})")
+        lines.append(
+            f"    float det of khatri_rao_features[:, columns] = {float_det:.12g} "
+            f"(relative difference {rel:.2e})"
+        )
         if not rel < 1e-8:
             failures.append(f"{label}: float Φ minor {float_det!r} ≠ {float(ref)!r}")
 
@@ -147,7 +171,7 @@ def check_silu_certificate() -> Evidence:
 @check(
     "measure-zero-failure-condition",
     claim="the encoder fails for some target ⇔ rank Φ < F ⇔ all maximal minors vanish ⇔ "
-          "det(ΦΦᵀ) = 0 (Cauchy–Binet); ΦΦᵀ = (SSᵀ)∘(KKᵀ)",
+    "det(ΦΦᵀ) = 0 (Cauchy–Binet); ΦΦᵀ = (SSᵀ)∘(KKᵀ)",
     exercises="theory.failure_sets.exact_gram_determinant, theory.failure_sets.khatri_rao_kernel",
 )
 def check_failure_condition() -> Evidence:
@@ -155,7 +179,7 @@ def check_failure_condition() -> Evidence:
     failures: list[str] = []
     n_cases = n_singular = 0
     for activation in ("relu", "identity"):
-        for (f, d, r) in ((3, 2, 2), (4, 2, 3), (5, 3, 2), (6, 3, 2)):
+        for f, d, r in ((3, 2, 2), (4, 2, 3), (5, 3, 2), (6, 3, 2)):
             for rep in range(4):
                 keys = rng.integers(-2, 3, (f, d)).tolist()
                 gates = rng.integers(-2, 3, (r, d)).tolist()
@@ -163,17 +187,21 @@ def check_failure_condition() -> Evidence:
                     keys[-1] = list(keys[0])
                 phi = exact_khatri_rao_features(keys, gates, activation)
                 gram = exact_gram_determinant(keys, gates, activation)
-                minors = sum(phi.extract(list(range(f)), list(cols)).det() ** 2
-                             for cols in itertools.combinations(range(r * d), f))
+                minors = sum(
+                    phi.extract(list(range(f)), list(cols)).det() ** 2
+                    for cols in itertools.combinations(range(r * d), f)
+                )
                 rank = phi.rank()
                 n_cases += 1
                 n_singular += gram == 0
                 if gram != minors:
-                    failures.append(f"{activation} F={f} d={d} r={r}: det(ΦΦᵀ) = {gram} ≠ "
-                                    f"Σ minors² = {minors}")
+                    failures.append(
+                        f"{activation} F={f} d={d} r={r}: det(ΦΦᵀ) = {gram} ≠ Σ minors² = {minors}"
+                    )
                 if (gram == 0) != (rank < f):
-                    failures.append(f"{activation} F={f} d={d} r={r}: det(ΦΦᵀ) = {gram} but "
-                                    f"rank Φ = {rank}")
+                    failures.append(
+                        f"{activation} F={f} d={d} r={r}: det(ΦΦᵀ) = {gram} but rank Φ = {rank}"
+                    )
     worst = 0.0
     for act in ("silu", "relu", "gelu", "identity"):
         keys = rng.standard_normal((9, 3))
@@ -208,9 +236,9 @@ _OFF_DRAWS = 20_000
 @check(
     "measure-zero-relu-counterexample",
     claim="ReLU without bias: a key with every gate off gives a zero row, so Φ is singular with "
-          "probability ≥ 2^{−r} > 0 (SiLU: 0 of N draws)",
+    "probability ≥ 2^{−r} > 0 (SiLU: 0 of N draws)",
     exercises="theory.failure_sets.exact_gram_determinant, theory.failure_sets.all_gates_off_probability, "
-              "theory.failure_sets.singular_fraction",
+    "theory.failure_sets.singular_fraction",
 )
 def check_relu_counterexample() -> Evidence:
     lines: list[str] = []
@@ -220,8 +248,10 @@ def check_relu_counterexample() -> Evidence:
     zero_rows = [i for i in range(phi.rows) if all(x == 0 for x in phi.row(i))]
     gram = exact_gram_determinant(keys, gates, "relu")
     silu = certify_nonsingular_minor(keys, gates, activation="silu")
-    lines.append(f"exact point K = {keys}, G₀ = {gates}: ReLU zero rows of Φ {zero_rows}, "
-                 f"det(ΦΦᵀ) = {gram} (exact); SiLU at the same point: {silu}")
+    lines.append(
+        f"exact point K = {keys}, G₀ = {gates}: ReLU zero rows of Φ {zero_rows}, "
+        f"det(ΦΦᵀ) = {gram} (exact); SiLU at the same point: {silu}"
+    )
     if not zero_rows or gram != 0:
         failures.append(f"ReLU point: zero rows {zero_rows}, det(ΦΦᵀ) = {gram}")
     if not silu.excludes_zero:
@@ -238,8 +268,10 @@ def check_relu_counterexample() -> Evidence:
         mean, sd = _OFF_DRAWS * float(p), math.sqrt(_OFF_DRAWS * float(p) * (1 - float(p)))
         z = (hits - mean) / sd
         worst_z = max(worst_z, abs(z))
-        lines.append(f"r={r}: all gates off at {hits}/{_OFF_DRAWS} random (key, G₀) draws; "
-                     f"all_gates_off_probability = {p} → expected {mean:.0f} (z = {z:+.2f})")
+        lines.append(
+            f"r={r}: all gates off at {hits}/{_OFF_DRAWS} random (key, G₀) draws; "
+            f"all_gates_off_probability = {p} → expected {mean:.0f} (z = {z:+.2f})"
+        )
         if abs(z) > 5:
             failures.append(f"r={r}: {hits} all-off draws, {mean:.0f} expected (z = {z:.1f})")
 
@@ -265,9 +297,9 @@ _PM_TRIALS = 50
 @check(
     "measure-zero-pm-pairs",
     claim="± gate pairs: every key has exactly r of 2r ReLU gates on (no zero row), but rank Φ± ≤ "
-          "rd + β(d, r) < 2rd, so they do not guarantee full rank",
+    "rd + β(d, r) < 2rd, so they do not guarantee full rank",
     exercises="theory.failure_sets.pm_gate_pairs, theory.failure_sets.active_gate_counts, "
-              "theory.failure_sets.feature_rank_ceiling",
+    "theory.failure_sets.feature_rank_ceiling",
 )
 def check_pm_pairs() -> Evidence:
     rng = np.random.default_rng(_SEED)
@@ -284,14 +316,20 @@ def check_pm_pairs() -> Evidence:
             g0 = rng.standard_normal((r, d))
             counts = active_gate_counts(keys, pm_gate_pairs(g0))
             min_active, max_active = min(min_active, counts.min()), max(max_active, counts.max())
-            zero_pm += bool((~khatri_rao_features(keys, pm_gate_pairs(g0), "relu").any(axis=1)).any())
+            zero_pm += bool(
+                (~khatri_rao_features(keys, pm_gate_pairs(g0), "relu").any(axis=1)).any()
+            )
             zero_plain += bool((~khatri_rao_features(keys, g0, "relu").any(axis=1)).any())
-        lines.append(f"d={d}, r={r}, F={f}, {_PM_TRIALS} draws: active gates per key among 2r = "
-                     f"{2 * r}: min {min_active}, max {max_active}; draws with a zero row: "
-                     f"{zero_pm} with ± pairs, {zero_plain} without")
+        lines.append(
+            f"d={d}, r={r}, F={f}, {_PM_TRIALS} draws: active gates per key among 2r = "
+            f"{2 * r}: min {min_active}, max {max_active}; draws with a zero row: "
+            f"{zero_pm} with ± pairs, {zero_plain} without"
+        )
         if min_active < r or zero_pm:
-            failures.append(f"d={d}, r={r}: ± pairs left a key with {min_active} active gates "
-                            f"or a zero row in {zero_pm} draws")
+            failures.append(
+                f"d={d}, r={r}: ± pairs left a key with {min_active} active gates "
+                f"or a zero row in {zero_pm} draws"
+            )
         if max_active > r:
             failures.append(f"d={d}, r={r}: a key has {max_active} > r active gates")
 
@@ -299,10 +337,14 @@ def check_pm_pairs() -> Evidence:
         ceiling = feature_rank_ceiling(d, r, "relu", pm_pairs=True)
         keys = rng.standard_normal((2 * r * d + 10, d))
         g0 = rng.standard_normal((r, d))
-        ranks = {act: int(np.linalg.matrix_rank(khatri_rao_features(keys, pm_gate_pairs(g0), act)))
-                 for act in ("relu", "silu", "gelu")}
-        lines.append(f"    rank Φ± on {keys.shape[0]} keys ({2 * r * d} columns): {ranks}; "
-                     f"feature_rank_ceiling = rd + β = {ceiling}")
+        ranks = {
+            act: int(np.linalg.matrix_rank(khatri_rao_features(keys, pm_gate_pairs(g0), act)))
+            for act in ("relu", "silu", "gelu")
+        }
+        lines.append(
+            f"    rank Φ± on {keys.shape[0]} keys ({2 * r * d} columns): {ranks}; "
+            f"feature_rank_ceiling = rd + β = {ceiling}"
+        )
         if any(v > ceiling for v in ranks.values()):
             failures.append(f"d={d}, r={r}: rank {ranks} exceeds the ceiling {ceiling}")
         if ranks["silu"] != ceiling:

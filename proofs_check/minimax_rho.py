@@ -9,9 +9,9 @@ Claim
 
   both sides 0 exactly when ``v_i`` lies in the hull of the others.  The left side is solved
   here as its own second-order cone program (written out below, not through
-  :mod:`theory.decodability`); the right side is the dual bound of the min-norm-point
-  certificate that :func:`theory.decodability.value_decodability` returns, recomputed from the
-  values by :func:`theory.decodability.verify_certificate`.  The reference path
+  :mod:`theory.rho`); the right side is the dual bound of the min-norm-point
+  certificate that :func:`theory.rho.value_decodability` returns, recomputed from the
+  values by :func:`theory.rho.verify_certificate`.  The reference path
   (``method="cvxpy"``) must report the same ρ_i.  Instances: 5 seeds of 12–16 Gaussian values
   in d = 2..5, each with a value planted strictly inside the hull of five others and an exact
   duplicate pair (ρ = 0 through the duplicate convention, no cone program: the objective is
@@ -28,7 +28,7 @@ import cvxpy as cp
 import numpy as np
 
 from proofs_check.registry import Evidence, check
-from theory.decodability import value_decodability, verify_certificate
+from theory.rho import value_decodability, verify_certificate
 
 _SEEDS = range(5)
 _TOLERANCE = 1e-6
@@ -60,7 +60,7 @@ def _primal_value(values: np.ndarray, i: int) -> float:
 @check(
     "minimax-identity-rho",
     claim="max_{‖u‖≤1} min_j <a_ij,u> = min_{μ∈Δ} ‖Σ μ_j a_ij‖ (cone program = min-norm point)",
-    exercises="theory.decodability.value_decodability, theory.decodability.verify_certificate",
+    exercises="theory.rho.value_decodability, theory.rho.verify_certificate",
 )
 def check_minimax_identity() -> Evidence:
     worst_dual = worst_reference = 0.0

@@ -46,14 +46,14 @@ def _independent_count(f: int, d: int, m: int, slack, biases: bool) -> int:
     by counting up from 1 until r·d ≥ (1+s)F (exact rationals, no ceiling function)."""
     s = Fraction(slack) if not isinstance(slack, float) else Fraction(repr(slack))
     need = (1 + s) * f
-    width = d + 1 if biases else d      # the up bias is the coefficient of a constant feature
+    width = d + 1 if biases else d  # the up bias is the coefficient of a constant feature
     r = 1
     while r * width < need:
         r += 1
     h = m * r
     arrays = [np.zeros((h, d)), np.zeros((h, d)), np.zeros((d, h))]
     if biases:
-        arrays += [np.zeros(h), np.zeros(h)]    # gate and up biases; no down bias
+        arrays += [np.zeros(h), np.zeros(h)]  # gate and up biases; no down bias
     return sum(a.size for a in arrays)
 
 
@@ -67,9 +67,9 @@ def _exact(x) -> sp.Rational:
 @check(
     "param-count-exact",
     claim="W = 3·d·m·⌈(1+s)F/d'⌉ (+2h with biases, d' = d + 1): sympy formula = construction_params = count of the "
-          "weight arrays, at a grid of (F, d, m, s)",
+    "weight arrays, at a grid of (F, d, m, s)",
     exercises="theory.param_count.global_param_formula, theory.param_count.construction_params, "
-              "theory.param_count.bucketed_param_formula",
+    "theory.param_count.bucketed_param_formula",
 )
 def check_exact_count() -> Evidence:
     failures: list[str] = []
@@ -84,24 +84,27 @@ def check_exact_count() -> Evidence:
             lower, upper = pc.lower.subs(at), pc.upper.subs(at)
             n_points += 1
             if not (symbolic == numeric == independent):
-                failures.append(f"F={f}, d={d}, m={m}, s={s}, biases={biases}: formula "
-                                f"{symbolic}, construction_params {numeric}, arrays {independent}")
+                failures.append(
+                    f"F={f}, d={d}, m={m}, s={s}, biases={biases}: formula "
+                    f"{symbolic}, construction_params {numeric}, arrays {independent}"
+                )
             if not (lower <= symbolic < upper):
                 failures.append(f"F={f}, d={d}, m={m}, s={s}: {lower} ≤ {symbolic} < {upper} fails")
 
     # The bucketed hook: B buckets of S keys count like B global designs of S keys.
     pb = bucketed_param_formula()
     n_bucket = 0
-    for b, size, d, m, s in itertools.product((1, 4, 32), (8, 64, 100), (3, 64), (1, 16),
-                                              (0, 0.1)):
+    for b, size, d, m, s in itertools.product((1, 4, 32), (8, 64, 100), (3, 64), (1, 16), (0, 0.1)):
         at = {pb.B: b, pb.S: size, pb.d: d, pb.m: m, pb.slack: _exact(s)}
         symbolic = pb.params.subs(at)
         numeric = bucketed_construction_params(b, size, d, m, s)
         independent = b * _independent_count(size, d, m, s, False)
         n_bucket += 1
         if not (symbolic == numeric == independent):
-            failures.append(f"bucketed B={b}, S={size}, d={d}, m={m}, s={s}: formula {symbolic}, "
-                            f"function {numeric}, arrays {independent}")
+            failures.append(
+                f"bucketed B={b}, S={size}, d={d}, m={m}, s={s}: formula {symbolic}, "
+                f"function {numeric}, arrays {independent}"
+            )
 
     # The ceiling is applied to the exact rational: a float ceil would give 12 here.
     edge = construction_params(10, 1, 1, 0.1)
@@ -130,7 +133,7 @@ _EXPONENTS = (10, 20, 40, 80, 200)
 @check(
     "param-count-vs-counting-bound",
     claim="with m = ⌈C ln M/ρ²⌉, M = F: W / (F log2 M / b) → 3(1+s)·C·b·ln 2/ρ² as F → ∞ "
-          "(also against log2(F!)/b): a constant in F",
+    "(also against log2(F!)/b): a constant in F",
     exercises="theory.param_count.compare_with_counting_bound",
 )
 def check_limit() -> Evidence:
@@ -140,10 +143,16 @@ def check_limit() -> Evidence:
         cmp = compare_with_counting_bound(bijective=bijective)
         tag = "bijective log2(F!)/b" if bijective else "F log2(M)/b"
         expected = 3 * (1 + cmp.slack) * cmp.C * cmp.b * sp.log(2) / cmp.rho**2  # retyped
-        lines.append(f"{tag}: lim W/bound = {cmp.limit}; sandwich limits {cmp.lower_limit} "
-                     f"and {cmp.upper_limit}; sympy on the ceilings: {cmp.direct_limit}")
-        for name, value in (("limit", cmp.limit), ("lower_limit", cmp.lower_limit),
-                            ("upper_limit", cmp.upper_limit), ("expected", cmp.expected)):
+        lines.append(
+            f"{tag}: lim W/bound = {cmp.limit}; sandwich limits {cmp.lower_limit} "
+            f"and {cmp.upper_limit}; sympy on the ceilings: {cmp.direct_limit}"
+        )
+        for name, value in (
+            ("limit", cmp.limit),
+            ("lower_limit", cmp.lower_limit),
+            ("upper_limit", cmp.upper_limit),
+            ("expected", cmp.expected),
+        ):
             if sp.simplify(value - expected) != 0:
                 failures.append(f"{tag}: {name} = {value} ≠ 3(1+s)·C·b·ln 2/ρ²")
         if cmp.direct_limit is not None and sp.simplify(cmp.direct_limit - expected) != 0:
@@ -152,9 +161,13 @@ def check_limit() -> Evidence:
             failures.append(f"{tag}: the limit depends on F")
 
         # The exact ratio at growing F approaches the limit.
-        subs = {cmp.C: _NUMERIC_POINT["C"], cmp.rho: _NUMERIC_POINT["rho"],
-                cmp.b: _NUMERIC_POINT["b"], cmp.slack: _NUMERIC_POINT["s"],
-                cmp.d: _NUMERIC_POINT["d"]}
+        subs = {
+            cmp.C: _NUMERIC_POINT["C"],
+            cmp.rho: _NUMERIC_POINT["rho"],
+            cmp.b: _NUMERIC_POINT["b"],
+            cmp.slack: _NUMERIC_POINT["s"],
+            cmp.d: _NUMERIC_POINT["d"],
+        }
         target = float(expected.subs(subs))
         errors = []
         # ln F! becomes a placeholder L, given mpmath's loggamma(F + 1) numerically: sympy
@@ -164,7 +177,8 @@ def check_limit() -> Evidence:
         def at(expr, e, subs=subs, cmp=cmp, log_factorial=log_factorial):
             expr = expr.subs(subs).replace(
                 lambda node: isinstance(node, sp.log) and isinstance(node.args[0], sp.factorial),
-                lambda node: log_factorial)
+                lambda node: log_factorial,
+            )
             ln_fact = sp.Float(mpmath.loggamma(mpmath.mpf(2) ** e + 1), 50)
             return float(expr.subs({cmp.F: sp.Integer(2) ** e, log_factorial: ln_fact}).evalf(50))
 
@@ -180,17 +194,26 @@ def check_limit() -> Evidence:
             for e in _EXPONENTS:
                 ratio, lo, hi = (at(x, e) for x in (cmp.ratio, lower, upper))
                 if not lo <= ratio < hi:
-                    failures.append(f"{tag}: at F = 2^{e} the ratio {ratio} is outside [{lo}, {hi})")
+                    failures.append(
+                        f"{tag}: at F = 2^{e} the ratio {ratio} is outside [{lo}, {hi})"
+                    )
                 errors.append(abs(ratio / target - 1))
                 gaps.append((hi - lo) / target)
-        lines.append(f"    at C=1, ρ=1/2, b=2, s=1/10, d=64: limit {target:.6g}; "
-                     f"|ratio/limit − 1| at F = 2^{list(_EXPONENTS)}: "
-                     + ", ".join(f"{x:.3g}" for x in errors)
-                     + "; sandwich gap / limit: " + ", ".join(f"{x:.3g}" for x in gaps))
-        if not (all(a > b for a, b in itertools.pairwise(gaps)) and gaps[-1] < 0.02
-                and errors[-1] < 0.02):
-            failures.append(f"{tag}: the sandwich does not close on the limit: gaps {gaps}, "
-                            f"errors {errors}")
+        lines.append(
+            f"    at C=1, ρ=1/2, b=2, s=1/10, d=64: limit {target:.6g}; "
+            f"|ratio/limit − 1| at F = 2^{list(_EXPONENTS)}: "
+            + ", ".join(f"{x:.3g}" for x in errors)
+            + "; sandwich gap / limit: "
+            + ", ".join(f"{x:.3g}" for x in gaps)
+        )
+        if not (
+            all(a > b for a, b in itertools.pairwise(gaps))
+            and gaps[-1] < 0.02
+            and errors[-1] < 0.02
+        ):
+            failures.append(
+                f"{tag}: the sandwich does not close on the limit: gaps {gaps}, errors {errors}"
+            )
     if failures:
         lines.append(f"{len(failures)} failure(s); first: {failures[0]}")
     return Evidence(passed=not failures, details="\n".join(lines))

@@ -28,9 +28,15 @@ def _random_mlp(gen: torch.Generator, hidden: int, dim: int) -> GatedMLPWeights:
     def draw(*shape):
         return torch.randn(*shape, generator=gen, dtype=torch.float64)
 
-    return GatedMLPWeights(draw(hidden, dim) / dim**0.5, draw(hidden, dim) / dim**0.5,
-                           draw(dim, hidden) / hidden**0.5, activation="silu",
-                           gate_bias=draw(hidden), up_bias=draw(hidden), down_bias=draw(dim))
+    return GatedMLPWeights(
+        draw(hidden, dim) / dim**0.5,
+        draw(hidden, dim) / dim**0.5,
+        draw(dim, hidden) / hidden**0.5,
+        activation="silu",
+        gate_bias=draw(hidden),
+        up_bias=draw(hidden),
+        down_bias=draw(dim),
+    )
 
 
 def _orthogonal(rng: np.random.Generator, dim: int) -> np.ndarray:
@@ -38,8 +44,9 @@ def _orthogonal(rng: np.random.Generator, dim: int) -> np.ndarray:
     return q * np.sign(np.diag(r))  # sign fix: Haar-distributed
 
 
-def _max_relative_difference(weights: GatedMLPWeights, lin: np.ndarray, values: np.ndarray,
-                             x: torch.Tensor) -> float:
+def _max_relative_difference(
+    weights: GatedMLPWeights, lin: np.ndarray, values: np.ndarray, x: torch.Tensor
+) -> float:
     folded_logits = fold_readout(weights, lin).forward(x).numpy() @ values.T
     original_logits = weights.forward(x).numpy() @ (values @ lin.T).T
     return float(np.abs(folded_logits - original_logits).max() / np.abs(original_logits).max())
@@ -48,7 +55,7 @@ def _max_relative_difference(weights: GatedMLPWeights, lin: np.ndarray, values: 
 @check(
     "readout_folding",
     claim="folding a linear map of the embeddings into the read-out gives identical logits "
-          "in our code (<Lᵀg(x), v_j> = <g(x), L v_j>)",
+    "in our code (<Lᵀg(x), v_j> = <g(x), L v_j>)",
     exercises="numerics.mlp.fold_readout",
 )
 def readout_folding() -> Evidence:

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Evidence", "Check", "CheckOutcome", "check", "registered_checks", "run_check"]
+__all__ = ["Evidence", "Check", "CheckOutcome", "check", "run_check"]
 
 
 @dataclass(frozen=True)
@@ -52,13 +52,6 @@ def check(name: str, *, claim: str, exercises: str):
         return function
 
     return decorate
-
-
-def registered_checks() -> list[Check]:
-    """Every registered check, in registration order (importing the check modules first)."""
-    from proofs_check import checks  # noqa: F401  (registers by import)
-
-    return list(_REGISTRY.values())
 
 
 def run_check(chk: Check) -> CheckOutcome:

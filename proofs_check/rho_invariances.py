@@ -1,4 +1,4 @@
-"""Machine checks that ρ_i(V), as computed by :func:`theory.decodability.decodability`, has
+"""Machine checks that ρ_i(V), as computed by :func:`theory.rho.decodability`, has
 the invariances its definition implies.
 
 Claims (ρ_i depends on V only through the unit differences ``a_ij = (v_i − v_j)/‖v_i − v_j‖``):
@@ -21,12 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from proofs_check.registry import Evidence, check
-from theory.decodability import decodability
+from theory.rho import decodability
 
 _SEEDS = range(3)
 _TOLERANCE = 1e-9
 _CONTROL_MIN_CHANGE = 1e-3
-_EXERCISES = "theory.decodability.decodability"
+_EXERCISES = "theory.rho.decodability"
 
 
 def _instance(seed: int) -> np.ndarray:
@@ -56,8 +56,10 @@ def _compare(transform) -> Evidence:
             failures.append(f"seed {seed}: undecodable set changed")
     if worst > _TOLERANCE:
         failures.append(f"max |Δρ| = {worst:.3g} exceeds {_TOLERANCE:g}")
-    lines = [f"max |Δρ| = {worst:.3g} over {len(_SEEDS)} sets of 40 values (tolerance "
-             f"{_TOLERANCE:g})", *failures]
+    lines = [
+        f"max |Δρ| = {worst:.3g} over {len(_SEEDS)} sets of 40 values (tolerance {_TOLERANCE:g})",
+        *failures,
+    ]
     return Evidence(passed=not failures, details="\n".join(lines))
 
 
@@ -94,18 +96,21 @@ def check_orthogonal() -> Evidence:
         q = _orthogonal(rng, values.shape[1])
         base, turned = decodability(values), decodability(values @ q.T)
         decodable = base.rho_per_value > 0
-        worst_u = max(worst_u, float(np.abs(turned.u_star[decodable]
-                                            - base.u_star[decodable] @ q.T).max()))
+        worst_u = max(
+            worst_u, float(np.abs(turned.u_star[decodable] - base.u_star[decodable] @ q.T).max())
+        )
         stretch = rng.standard_normal((values.shape[1], values.shape[1]))
         control = decodability(values @ stretch.T)
-        smallest_control = min(smallest_control,
-                               float(np.max(np.abs(control.rho_per_value - base.rho_per_value))))
-    passed = (evidence.passed and worst_u <= _TOLERANCE
-              and smallest_control > _CONTROL_MIN_CHANGE)
-    details = (f"{evidence.details}\nmax |Q u*(V) − u*(VQᵀ)| = {worst_u:.3g} "
-               f"(tolerance {_TOLERANCE:g})\n"
-               f"control: a random non-orthogonal map moves max ρ_i by ≥ {smallest_control:.3g} "
-               f"(must exceed {_CONTROL_MIN_CHANGE:g})")
+        smallest_control = min(
+            smallest_control, float(np.max(np.abs(control.rho_per_value - base.rho_per_value)))
+        )
+    passed = evidence.passed and worst_u <= _TOLERANCE and smallest_control > _CONTROL_MIN_CHANGE
+    details = (
+        f"{evidence.details}\nmax |Q u*(V) − u*(VQᵀ)| = {worst_u:.3g} "
+        f"(tolerance {_TOLERANCE:g})\n"
+        f"control: a random non-orthogonal map moves max ρ_i by ≥ {smallest_control:.3g} "
+        f"(must exceed {_CONTROL_MIN_CHANGE:g})"
+    )
     return Evidence(passed=passed, details=details)
 
 

@@ -65,8 +65,10 @@ def check_robbins_bounds() -> Evidence:
             width = hi - lo
             low_slack, high_slack = exact - lo, hi - exact
             if not (low_slack > 0 and high_slack > 0):
-                failures.append(f"n={n}: ln n! − lower = {mpmath.nstr(low_slack, 5)}, "
-                                f"upper − ln n! = {mpmath.nstr(high_slack, 5)}")
+                failures.append(
+                    f"n={n}: ln n! − lower = {mpmath.nstr(low_slack, 5)}, "
+                    f"upper − ln n! = {mpmath.nstr(high_slack, 5)}"
+                )
             worst_low = min(worst_low, (low_slack / width, n))
             worst_high = min(worst_high, (high_slack / width, n))
             worst_low_abs = min(worst_low_abs, (low_slack, n))
@@ -77,19 +79,27 @@ def check_robbins_bounds() -> Evidence:
             if n <= _FLOAT_HELPER_N_MAX:
                 f_lo, f_hi = log2_factorial_bounds(n)
                 if not (f_lo < log2_exact < f_hi):
-                    failures.append(f"n={n}: log2_factorial_bounds {f_lo!r}, {f_hi!r} miss "
-                                    f"log2 n! = {mpmath.nstr(log2_exact, 20)}")
+                    failures.append(
+                        f"n={n}: log2_factorial_bounds {f_lo!r}, {f_hi!r} miss "
+                        f"log2 n! = {mpmath.nstr(log2_exact, 20)}"
+                    )
 
     lines.append(f"n = 1..{_N_MAX} at {_DIGITS} digits against ln of the exact integer n!:")
-    lines.append(f"  worst lower slack ln n! − lower = {mpmath.nstr(worst_low_abs[0], 6)} "
-                 f"(n = {worst_low_abs[1]}); relative to the width: "
-                 f"{mpmath.nstr(worst_low[0], 6)} (n = {worst_low[1]})")
-    lines.append(f"  worst upper slack upper − ln n! = {mpmath.nstr(worst_high_abs[0], 6)} "
-                 f"(n = {worst_high_abs[1]}); relative to the width: "
-                 f"{mpmath.nstr(worst_high[0], 6)} (n = {worst_high[1]})")
+    lines.append(
+        f"  worst lower slack ln n! − lower = {mpmath.nstr(worst_low_abs[0], 6)} "
+        f"(n = {worst_low_abs[1]}); relative to the width: "
+        f"{mpmath.nstr(worst_low[0], 6)} (n = {worst_low[1]})"
+    )
+    lines.append(
+        f"  worst upper slack upper − ln n! = {mpmath.nstr(worst_high_abs[0], 6)} "
+        f"(n = {worst_high_abs[1]}); relative to the width: "
+        f"{mpmath.nstr(worst_high[0], 6)} (n = {worst_high[1]})"
+    )
     float_misses = sum("log2_factorial_bounds" in x for x in failures)
-    lines.append(f"  log2_factorial_bounds floats miss log2 n! for {float_misses} of "
-                 f"n = 1..{_FLOAT_HELPER_N_MAX}")
+    lines.append(
+        f"  log2_factorial_bounds floats miss log2 n! for {float_misses} of "
+        f"n = 1..{_FLOAT_HELPER_N_MAX}"
+    )
 
     # Large n: ln n! from mpmath's loggamma; enough digits to resolve a width ~ 1/(144 n²)
     # next to ln n! ~ n ln n.
@@ -104,16 +114,20 @@ def check_robbins_bounds() -> Evidence:
             lo, hi = fns["ln_lower"](x), fns["ln_upper"](x)
             rel = min(exact - lo, hi - exact) / (hi - lo)
             if not rel > 0:
-                failures.append(f"n=1e{k}: bounds miss ln n! (relative slack {mpmath.nstr(rel, 5)})")
+                failures.append(
+                    f"n=1e{k}: bounds miss ln n! (relative slack {mpmath.nstr(rel, 5)})"
+                )
             spot_worst = min(spot_worst, (rel, n))
             f_lo, f_hi = log2_factorial_bounds(n)
             if not (f_lo < exact / ln2 < f_hi):
                 spot_float_misses += 1
                 failures.append(f"n=1e{k}: log2_factorial_bounds {f_lo!r}, {f_hi!r} miss log2 n!")
-    lines.append(f"spot n = 1e{_SPOT_EXPONENTS[0]}..1e{_SPOT_EXPONENTS[-1]} against mpmath.loggamma "
-                 f"at 90 digits: worst relative slack {mpmath.nstr(spot_worst[0], 6)} "
-                 f"(n = {spot_worst[1]:.0e}); float helper misses log2 n! at "
-                 f"{spot_float_misses} of them")
+    lines.append(
+        f"spot n = 1e{_SPOT_EXPONENTS[0]}..1e{_SPOT_EXPONENTS[-1]} against mpmath.loggamma "
+        f"at 90 digits: worst relative slack {mpmath.nstr(spot_worst[0], 6)} "
+        f"(n = {spot_worst[1]:.0e}); float helper misses log2 n! at "
+        f"{spot_float_misses} of them"
+    )
 
     if failures:
         lines.append(f"{len(failures)} failure(s); first: {failures[0]}")
@@ -136,8 +150,10 @@ def check_width_shrinks() -> Evidence:
         failures.append(f"log2_width {sb.log2_width} ≠ log2_upper − log2_lower")
     lim_1 = sp.limit(n * width, n, sp.oo)
     lim_2 = sp.limit(n**2 * width, n, sp.oo)
-    lines.append(f"symbolic: width = {sb.log2_width}; lim F·width = {lim_1}; "
-                 f"lim F²·width = {lim_2} ≈ {float(lim_2):.6g}")
+    lines.append(
+        f"symbolic: width = {sb.log2_width}; lim F·width = {lim_1}; "
+        f"lim F²·width = {lim_2} ≈ {float(lim_2):.6g}"
+    )
     if lim_1 != 0:
         failures.append(f"lim F·width = {lim_1}, not 0")
     if not (lim_2.is_positive and lim_2.is_finite):
@@ -159,10 +175,13 @@ def check_width_shrinks() -> Evidence:
             if f in (1, 10, 100, 1000, _N_MAX):
                 samples[f] = w
     n_numeric = sum(x.startswith("F=") for x in failures)
-    lines.append(f"numeric F = 1..{_N_MAX} (50 digits): width ≤ 0 or width/F·width not "
-                 f"decreasing at {n_numeric} F; max F²·width = {mpmath.nstr(max_scaled_sq, 6)}")
-    lines.append("width (bits): " + ", ".join(
-        f"F={f}: {mpmath.nstr(w, 4)}" for f, w in samples.items()))
+    lines.append(
+        f"numeric F = 1..{_N_MAX} (50 digits): width ≤ 0 or width/F·width not "
+        f"decreasing at {n_numeric} F; max F²·width = {mpmath.nstr(max_scaled_sq, 6)}"
+    )
+    lines.append(
+        "width (bits): " + ", ".join(f"F={f}: {mpmath.nstr(w, 4)}" for f, w in samples.items())
+    )
     with mpmath.workdps(_DIGITS):
         limit_value = sp.lambdify((), lim_2, modules="mpmath")()
     if not max_scaled_sq <= limit_value:

@@ -7,6 +7,9 @@ from numerics.cli import main
 
 def run(capsys, *argv):
     """``main(argv)`` with every argument turned into a string (paths included)."""
-    code = main([str(a) for a in argv])
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse's usage errors exit as the installed script would
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from numerics.generators import FAMILIES, sample_embeddings
+from numerics.embeddings.generators import FAMILIES, sample_embeddings
 
 SCALES = (1e-8, 1e-3, 1.0, 1e3, 1e8)
 
@@ -21,20 +21,37 @@ def _check_bounds(name: str, low: int, high: int) -> None:
 
 
 @st.composite
-def embedding_matrices(draw, *, rows: int, min_dim: int = 1, max_dim: int = 8, dim: int | None = None):
+def embedding_matrices(
+    draw, *, rows: int, min_dim: int = 1, max_dim: int = 8, dim: int | None = None
+):
     """A (rows × d) float64 matrix from a random family at a random extreme scale."""
     d = dim if dim is not None else draw(st.integers(min_dim, max_dim))
     family = draw(st.sampled_from(FAMILIES))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     rank = draw(st.integers(1, d))
-    x = sample_embeddings(family, rows, d, rng, beta=draw(st.sampled_from([0.0, 4.0, 50.0])),
-                          kappa=draw(st.sampled_from([1.0, 10.0, 1e4])), rank=rank)
+    x = sample_embeddings(
+        family,
+        rows,
+        d,
+        rng,
+        beta=draw(st.sampled_from([0.0, 4.0, 50.0])),
+        kappa=draw(st.sampled_from([1.0, 10.0, 1e4])),
+        rank=rank,
+    )
     return x * draw(st.sampled_from(SCALES))
 
 
 @st.composite
-def fact_arrays(draw, *, min_facts: int = 1, max_facts: int = 12, min_values: int = 1,
-                max_values: int = 8, min_dim: int = 1, max_dim: int = 8):
+def fact_arrays(
+    draw,
+    *,
+    min_facts: int = 1,
+    max_facts: int = 12,
+    min_values: int = 1,
+    max_values: int = 8,
+    min_dim: int = 1,
+    max_dim: int = 8,
+):
     """Valid ``(keys, values, fact_map)`` arrays, possibly with edge cases planted:
     near-duplicate keys with different values, duplicated values, a value at the midpoint
     of two others. Never identical keys with different values (that is malformed)."""

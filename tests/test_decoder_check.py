@@ -17,18 +17,19 @@ import dataclasses
 import numpy as np
 import pytest
 
-import numerics.construct
-from numerics.construct import ConstructionConfig, construct
-from numerics.generators import make_factset
+import numerics.construction.pipeline
+from numerics.construction.pipeline import ConstructionConfig, construct
+from numerics.embeddings.generators import make_factset
 from numerics.mlp import save_mlp
 from proofs_check import registry
+from proofs_check.checks import registered_checks
 from proofs_check.decoder_correctness import (
     code_outputs,
     decoder_chain,
     read_mlp_file,
     recover_projection,
 )
-from proofs_check.registry import registered_checks, run_check
+from proofs_check.registry import run_check
 from theory.decoder import build_decoder
 
 
@@ -69,11 +70,13 @@ def test_code_error_beyond_rho_in_the_worst_direction_fails(chain_inputs, key):
     value = fact_map[key]
     rho = decoder.rho_projected[value]
     perturbed = outputs.copy()
-    perturbed[key] = decoder.codes[value] - 1.01 * rho * _active_direction(decoder, projected, value)
+    perturbed[key] = decoder.codes[value] - 1.01 * rho * _active_direction(
+        decoder, projected, value
+    )
     report = _chain(perturbed, decoder, projected, fact_map)
     assert not report.passed
     assert report.over_budget == (key,) and report.misdecoded == (key,)
-    assert report.violations == ()          # the inequality itself still holds
+    assert report.violations == ()  # the inequality itself still holds
     assert 1.0 < report.worst_ratio < 1.02
 
 
@@ -83,7 +86,9 @@ def test_code_error_just_inside_rho_passes(chain_inputs, key):
     value = fact_map[key]
     rho = decoder.rho_projected[value]
     perturbed = outputs.copy()
-    perturbed[key] = decoder.codes[value] - 0.99 * rho * _active_direction(decoder, projected, value)
+    perturbed[key] = decoder.codes[value] - 0.99 * rho * _active_direction(
+        decoder, projected, value
+    )
     report = _chain(perturbed, decoder, projected, fact_map)
     assert report.passed and 0.98 < report.worst_ratio < 1.0
 
@@ -110,8 +115,10 @@ def test_recover_projection_refuses_a_down_projection_that_is_not_folded(chain_i
     save_mlp(tmp_path / "m.safetensors", built.weights, built.metadata())
     tensors, _ = read_mlp_file(tmp_path / "m.safetensors")
     group = built.encoder.group_size
-    np.testing.assert_array_equal(recover_projection(tensors, group) @ np.ones(built.code_dim),
-                                  tensors["down_proj.weight"][:, ::group].sum(axis=1))
+    np.testing.assert_array_equal(
+        recover_projection(tensors, group) @ np.ones(built.code_dim),
+        tensors["down_proj.weight"][:, ::group].sum(axis=1),
+    )
     tensors["down_proj.weight"][0, 1] += 1.0
     with pytest.raises(ValueError, match="differ within a group"):
         recover_projection(tensors, group)
@@ -127,14 +134,14 @@ def test_registered_check_passes():
 def test_registered_check_fails_on_a_broken_construction(monkeypatch):
     """Negate the up rows of the constructed MLP: every code is negated, so the check must
     report FAIL (it runs the real construct, here wrapped)."""
-    real = numerics.construct.construct
+    real = numerics.construction.pipeline.construct
 
     def broken(factset, config, **kwargs):
         built = real(factset, config, **kwargs)
         weights = dataclasses.replace(built.weights, up=-built.weights.up)
         return dataclasses.replace(built, weights=weights)
 
-    monkeypatch.setattr(numerics.construct, "construct", broken)
+    monkeypatch.setattr(numerics.construction.pipeline, "construct", broken)
     registered_checks()
     chk = registry._REGISTRY["decoder-correctness"]
     outcome = run_check(chk)

@@ -14,6 +14,11 @@ def test_there_are_notebooks():
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def test_notebook_executes_at_small_size(notebook, tmp_path):
-    papermill.execute_notebook(str(notebook), str(tmp_path / notebook.name),
-                               parameters={"small": True}, kernel_name="python3",
-                               cwd=str(tmp_path), progress_bar=False)
+    papermill.execute_notebook(
+        str(notebook),
+        str(tmp_path / notebook.name),
+        parameters={"small": True},
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )

@@ -18,7 +18,8 @@ import proofs_check.counting_bound as counting_bound_checks
 import proofs_check.stirling as stirling_checks
 from proofs_check import registry
 from proofs_check.__main__ import main
-from proofs_check.registry import Evidence, check, registered_checks, run_check
+from proofs_check.checks import registered_checks
+from proofs_check.registry import Evidence, check, run_check
 
 OUR_CHECKS = (
     "stirling-robbins-ln-factorial",
@@ -44,7 +45,10 @@ def scratch_registry(monkeypatch):
 def test_list_via_subprocess_names_every_check():
     result = subprocess.run(
         [sys.executable, "-m", "proofs_check", "--list"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     listed = {line.split(":", 1)[0] for line in result.stdout.splitlines() if line.strip()}
@@ -137,8 +141,12 @@ def test_stirling_checks_fail_on_swapped_remainder_bounds(monkeypatch, capsys):
     base = real.ln_lower - 1 / (12 * n + 1)
     ln_lower, ln_upper = base + 1 / (12 * n), base + 1 / (12 * n + 1)
     broken = dataclasses.replace(
-        real, ln_lower=ln_lower, ln_upper=ln_upper, log2_lower=ln_lower / sp.log(2),
-        log2_upper=ln_upper / sp.log(2), log2_width=sp.simplify((ln_upper - ln_lower) / sp.log(2)),
+        real,
+        ln_lower=ln_lower,
+        ln_upper=ln_upper,
+        log2_lower=ln_lower / sp.log(2),
+        log2_upper=ln_upper / sp.log(2),
+        log2_width=sp.simplify((ln_upper - ln_lower) / sp.log(2)),
     )
     monkeypatch.setattr(stirling_checks, "stirling_bounds", lambda: broken)
     assert main(["stirling-robbins-ln-factorial", "stirling-log2-width"]) == 1
@@ -150,8 +158,11 @@ def test_stirling_checks_fail_on_swapped_remainder_bounds(monkeypatch, capsys):
 def test_width_check_fails_on_a_width_that_does_not_shrink(monkeypatch):
     # An upper bound loosened by a constant: still a valid bound, but the width stays ~0.1.
     real = stirling_checks.stirling_bounds()
-    loose = dataclasses.replace(real, log2_upper=real.log2_upper + sp.Rational(1, 10),
-                                log2_width=real.log2_width + sp.Rational(1, 10))
+    loose = dataclasses.replace(
+        real,
+        log2_upper=real.log2_upper + sp.Rational(1, 10),
+        log2_width=real.log2_width + sp.Rational(1, 10),
+    )
     monkeypatch.setattr(stirling_checks, "stirling_bounds", lambda: loose)
     chk = next(c for c in registered_checks() if c.name == "stirling-log2-width")
     outcome = run_check(chk)

@@ -8,7 +8,8 @@ import pytest
 
 import proofs_check.param_count as param_count_checks
 import proofs_check.spline_interpolation as spline_checks
-from proofs_check.registry import registered_checks, run_check
+from proofs_check.checks import registered_checks
+from proofs_check.registry import run_check
 
 
 def _run(name: str):
@@ -16,8 +17,9 @@ def _run(name: str):
     return run_check(chk)
 
 
-@pytest.mark.parametrize("name", ["param-count-exact", "param-count-vs-counting-bound",
-                                  "spline-interpolation"])
+@pytest.mark.parametrize(
+    "name", ["param-count-exact", "param-count-vs-counting-bound", "spline-interpolation"]
+)
 def test_construction_checks_pass(name):
     outcome = _run(name)
     assert outcome.passed, outcome.details
@@ -25,14 +27,17 @@ def test_construction_checks_pass(name):
 
 def test_param_count_check_fails_on_an_off_by_one_count(monkeypatch):
     real = param_count_checks.construction_params
-    monkeypatch.setattr(param_count_checks, "construction_params",
-                        lambda *a, **k: real(*a, **k) + (1 if a[0] == 2048 else 0))
+    monkeypatch.setattr(
+        param_count_checks,
+        "construction_params",
+        lambda *a, **k: real(*a, **k) + (1 if a[0] == 2048 else 0),
+    )
     outcome = _run("param-count-exact")
     assert not outcome.passed and "failure" in outcome.details
 
 
 def test_spline_check_fails_when_the_weights_are_perturbed(monkeypatch):
-    import numerics.encoder_spline as module
+    import numerics.construction.encoder_spline as module
 
     real = module.solve_encoder_spline
 

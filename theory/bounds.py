@@ -53,13 +53,13 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-import operator
 from dataclasses import dataclass
 from fractions import Fraction
 
 import sympy as sp
 
 from theory.errors import InvalidInputError
+from theory.validation import decimal_fraction, require_int
 
 __all__ = [
     "CountingBound",
@@ -89,17 +89,6 @@ _HIGH_PRECISION_DIGITS = 60
 # ---------------------------------------------------------------------------------------------
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidInputError(
-            f"{name} must be an integer ≥ 1, got {value!r} ({type(value).__name__})"
-        )
-    value = operator.index(value)
-    if value < 1:
-        raise InvalidInputError(f"{name} must be an integer ≥ 1, got {value}")
-    return value
-
-
 def _positive_real(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidInputError(
@@ -115,8 +104,8 @@ def _positive_real(name: str, value) -> float:
 
 
 def _fact_set(n_facts, n_values, bijective) -> tuple[int, int, bool]:
-    n_facts = _positive_int("n_facts", n_facts)
-    n_values = _positive_int("n_values", n_values)
+    n_facts = require_int("n_facts", n_facts, 1)
+    n_values = require_int("n_values", n_values, 1)
     if not isinstance(bijective, bool):
         raise InvalidInputError(f"bijective must be True or False, got {bijective!r}")
     if bijective and n_values != n_facts:
@@ -124,14 +113,6 @@ def _fact_set(n_facts, n_values, bijective) -> tuple[int, int, bool]:
             f"n_values = {n_values} must equal n_facts = {n_facts} when bijective=True"
         )
     return n_facts, n_values, bijective
-
-
-def _as_fraction(value) -> Fraction:
-    """The exact rational a user means by ``value``: ints and rationals exactly, a float as
-    the shortest decimal that round-trips (``0.3`` is 3/10, not the nearest binary double)."""
-    if isinstance(value, numbers.Rational):
-        return Fraction(int(value.numerator), int(value.denominator))
-    return Fraction(float.__repr__(float(value)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,7 +329,7 @@ def log2_factorial_bounds(n_facts: int) -> tuple[float, float]:
     ----------
     Robbins (1955); derived here for log2.
     """
-    n_facts = _positive_int("n_facts", n_facts)
+    n_facts = require_int("n_facts", n_facts, 1)
     sb = stirling_bounds()
     at = {sb.n: sp.Integer(n_facts)}
     lower = float(sb.log2_lower.evalf(40, subs=at))
@@ -497,13 +478,11 @@ def min_params(
     nearest = round(ratio)
     if abs(ratio - nearest) > _NEAR_INTEGER_RTOL * max(1.0, ratio):
         return math.ceil(ratio)
-    budget = nearest * _as_fraction(bits_per_param)
+    budget = nearest * decimal_fraction(bits_per_param)
     return nearest + 1 if _bits_exceed(n_facts, n_values, bijective, budget) else nearest
 
 
-def bits_per_param(
-    n_facts: int, n_values: int, n_params: int, *, bijective: bool = False
-) -> float:
+def bits_per_param(n_facts: int, n_values: int, n_params: int, *, bijective: bool = False) -> float:
     r"""Storage efficiency of an MLP that stores a fact set: bits the fact set carries per parameter.
 
     .. math::
@@ -542,7 +521,7 @@ def bits_per_param(
     Background §3 (definition); derived here.
     """
     n_facts, n_values, bijective = _fact_set(n_facts, n_values, bijective)
-    n_params = _positive_int("n_params", n_params)
+    n_params = require_int("n_params", n_params, 1)
     return bits_required(n_facts, n_values, bijective=bijective) / n_params
 
 

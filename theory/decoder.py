@@ -2,7 +2,7 @@
 
 Project the values with ``P ∈ R^{d×m}``: ``w_j = Pᵀ v_j`` (``W = V P``). The code of value
 ``j`` is the optimal separator of the projected values, ``c_j = u*_j(W)`` (a unit vector in
-``R^m``, from :mod:`theory.decodability`). An MLP that outputs ``y = P c`` has logits
+``R^m``, from :mod:`theory.rho`). An MLP that outputs ``y = P c`` has logits
 
 .. math::
 
@@ -41,12 +41,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.decodability import decodability
 from theory.errors import InvalidInputError
+from theory.rho import decodability
 from theory.validation import as_index_vector, as_matrix
 
-__all__ = ["PROJECTIONS", "Decoder", "projection_matrix", "build_decoder",
-           "float_forward_error_bound", "UNIT_ROUNDOFF"]
+__all__ = [
+    "PROJECTIONS",
+    "Decoder",
+    "projection_matrix",
+    "build_decoder",
+    "float_forward_error_bound",
+    "UNIT_ROUNDOFF",
+]
 
 PROJECTIONS = ("gaussian", "pca", "whitened")
 
@@ -54,8 +60,9 @@ PROJECTIONS = ("gaussian", "pca", "whitened")
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "bfloat16": 2.0**-8}
 
 
-def projection_matrix(values, code_dim: int, *, kind: str = "gaussian", seed: int = 0,
-                      used=None) -> np.ndarray:
+def projection_matrix(
+    values, code_dim: int, *, kind: str = "gaussian", seed: int = 0, used=None
+) -> np.ndarray:
     """The projection ``P`` (d × m) of the decoder; ``used`` selects the values PCA sees.
 
     Examples
@@ -65,10 +72,16 @@ def projection_matrix(values, code_dim: int, *, kind: str = "gaussian", seed: in
     """
     V = as_matrix("values", values)
     d = V.shape[1]
-    if isinstance(code_dim, bool) or not isinstance(code_dim, (int, np.integer)) or not 1 <= code_dim <= d:
+    if (
+        isinstance(code_dim, bool)
+        or not isinstance(code_dim, (int, np.integer))
+        or not 1 <= code_dim <= d
+    ):
         raise InvalidInputError(f"code_dim must be an integer in [1, d = {d}], got {code_dim!r}")
     if kind not in PROJECTIONS:
-        raise InvalidInputError(f"projection {kind!r} is unknown; choose one of {list(PROJECTIONS)}")
+        raise InvalidInputError(
+            f"projection {kind!r} is unknown; choose one of {list(PROJECTIONS)}"
+        )
     if kind == "gaussian":
         return np.random.default_rng(seed).standard_normal((d, code_dim)) / math.sqrt(code_dim)
     rows = V if used is None else V[as_index_vector("used", used, upper=V.shape[0])]
@@ -82,7 +95,8 @@ def projection_matrix(values, code_dim: int, *, kind: str = "gaussian", seed: in
     if np.any(scale[:code_dim] <= singular.max(initial=0.0) * 1e-12):
         raise InvalidInputError(
             f"whitened projection needs {code_dim} non-degenerate principal directions, but the "
-            f"used values span only {int(np.sum(singular > singular.max() * 1e-12))}")
+            f"used values span only {int(np.sum(singular > singular.max() * 1e-12))}"
+        )
     return directions / scale * math.sqrt(max(rows.shape[0] - 1, 1))
 
 
@@ -126,7 +140,9 @@ def build_decoder(values, fact_map, projection: np.ndarray, *, progress: bool = 
     V = as_matrix("values", values)
     P = as_matrix("projection", projection)
     if P.shape[0] != V.shape[1]:
-        raise InvalidInputError(f"projection has {P.shape[0]} rows but the values have dimension {V.shape[1]}")
+        raise InvalidInputError(
+            f"projection has {P.shape[0]} rows but the values have dimension {V.shape[1]}"
+        )
     used = np.unique(as_index_vector("fact_map", fact_map, upper=V.shape[0]))
     dec = decodability(V @ P, indices=used, progress=progress)
     codes = np.zeros((V.shape[0], P.shape[1]))

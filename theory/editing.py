@@ -32,14 +32,22 @@ import numpy as np
 from theory.errors import InvalidInputError
 from theory.validation import as_matrix
 
-__all__ = ["second_moment", "rome_update", "rome_sequential", "memit_update",
-           "null_space_projector", "alphaedit_update"]
+__all__ = [
+    "second_moment",
+    "rome_update",
+    "rome_sequential",
+    "memit_update",
+    "null_space_projector",
+    "alphaedit_update",
+]
 
 
 def _vec(name: str, value, length: int) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float64)
     if arr.shape != (length,) or not np.all(np.isfinite(arr)):
-        raise InvalidInputError(f"{name} must be a finite vector of length {length}, got shape {arr.shape}")
+        raise InvalidInputError(
+            f"{name} must be a finite vector of length {length}, got shape {arr.shape}"
+        )
     return arr
 
 
@@ -77,7 +85,9 @@ def rome_update(W, k, v_star, C) -> np.ndarray:
         raise InvalidInputError("C is singular (add a ridge)") from None
     denom = float(k @ c_inv_k)
     if not denom > 0:
-        raise InvalidInputError(f"kᵀC⁻¹k = {denom} is not positive: C is not positive definite along k")
+        raise InvalidInputError(
+            f"kᵀC⁻¹k = {denom} is not positive: C is not positive definite along k"
+        )
     return W + np.outer(v_star - W @ k, c_inv_k) / denom
 
 
@@ -100,14 +110,16 @@ def rome_sequential(W, keys, targets, C) -> np.ndarray:
     K = as_matrix("keys", keys)
     V = as_matrix("targets", targets)
     if K.shape[0] != h or V.shape != (d, K.shape[1]):
-        raise InvalidInputError(f"keys {K.shape} and targets {V.shape} do not fit W {W.shape}: "
-                                f"expected ({h}, n) and ({d}, n)")
+        raise InvalidInputError(
+            f"keys {K.shape} and targets {V.shape} do not fit W {W.shape}: "
+            f"expected ({h}, n) and ({d}, n)"
+        )
     C = as_matrix("C", C, cols=h)
     try:
         factor = cho_factor(C)
     except LinAlgError:
         raise InvalidInputError("C is not positive definite (add a ridge)") from None
-    c_inv_k = cho_solve(factor, K)                                   # (h, n)
+    c_inv_k = cho_solve(factor, K)  # (h, n)
     for i in range(K.shape[1]):
         k, u = K[:, i], c_inv_k[:, i]
         W += np.outer(V[:, i] - W @ k, u) / float(k @ u)
@@ -118,7 +130,9 @@ def _keys_and_targets(R, K) -> tuple[np.ndarray, np.ndarray]:
     R = as_matrix("R", R)
     K = as_matrix("K_a", K)
     if R.shape[1] != K.shape[1]:
-        raise InvalidInputError(f"R has {R.shape[1]} columns but K_a has {K.shape[1]}: one per edit")
+        raise InvalidInputError(
+            f"R has {R.shape[1]} columns but K_a has {K.shape[1]}: one per edit"
+        )
     return R, K
 
 
@@ -139,7 +153,7 @@ def memit_update(R, K, C, lam: float) -> np.ndarray:
         raise InvalidInputError(f"C has shape {C.shape}, expected ({h}, {h})")
     if not (np.isfinite(lam) and lam >= 0):
         raise InvalidInputError(f"lam must be finite and ≥ 0, got {lam!r}")
-    A = lam * C + K @ K.T                     # symmetric: Δ A = R Kᵀ ⇔ A Δᵀ = K Rᵀ
+    A = lam * C + K @ K.T  # symmetric: Δ A = R Kᵀ ⇔ A Δᵀ = K Rᵀ
     return np.linalg.lstsq(A, K @ R.T, rcond=None)[0].T
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.decodability import Decodability, decodability
 from theory.errors import InfeasibleFactSetError
 from theory.key_side import collinear_conflicts, zero_keys
+from theory.rho import Decodability, decodability
 from theory.validation import as_index_vector, as_matrix, preview_indices
 
 __all__ = ["FeasibilityReport", "feasibility", "require_feasible"]
@@ -63,27 +63,34 @@ class FeasibilityReport:
         """One line per key-side obstruction, naming the keys."""
         warnings = []
         if self.zero_keys:
-            warnings.append(f"zero keys {preview_indices(self.zero_keys)} cannot hold a fact "
-                            "in a bias-free gated MLP (g(0) = 0: all logits tie)")
+            warnings.append(
+                f"zero keys {preview_indices(self.zero_keys)} cannot hold a fact "
+                "in a bias-free gated MLP (g(0) = 0: all logits tie)"
+            )
         if self.ray_conflicts:
-            warnings.append(f"{len(self.ray_conflicts)} group(s) of keys on one ray map to "
-                            f"different values, first {list(self.ray_conflicts[0])}: "
-                            "a bias-free ReLU-gated MLP cannot store them")
+            warnings.append(
+                f"{len(self.ray_conflicts)} group(s) of keys on one ray map to "
+                f"different values, first {list(self.ray_conflicts[0])}: "
+                "a bias-free ReLU-gated MLP cannot store them"
+            )
         if self.line_conflicts:
-            warnings.append(f"{len(self.line_conflicts)} group(s) of keys on one line map to "
-                            f"different values, first {list(self.line_conflicts[0])}: "
-                            "a bias-free identity-gated (bilinear) MLP cannot store them")
+            warnings.append(
+                f"{len(self.line_conflicts)} group(s) of keys on one line map to "
+                f"different values, first {list(self.line_conflicts[0])}: "
+                "a bias-free identity-gated (bilinear) MLP cannot store them"
+            )
         return warnings
 
 
-def feasibility(keys, values, fact_map, *, method: str = "mnp",
-                progress: bool = False) -> FeasibilityReport:
+def feasibility(
+    keys, values, fact_map, *, method: str = "mnp", progress: bool = False
+) -> FeasibilityReport:
     """Report which facts of ``(K, V, f)`` are impossible, and why.
 
     Parameters
     ----------
     keys : (F, d) array;  values : (M, d) array;  fact_map : (F,) integers in [0, M)
-    method : solver for ρ, passed to :func:`theory.decodability.decodability`
+    method : solver for ρ, passed to :func:`theory.rho.decodability`
     progress : show a progress bar (stderr) while ρ is computed
 
     Examples
@@ -121,5 +128,6 @@ def require_feasible(report: FeasibilityReport) -> None:
         f"infeasible fact set: values {preview_indices(report.undecodable_values)} lie in the "
         f"convex hull of the other values (ρ = 0), so keys "
         f"{preview_indices(report.infeasible_facts)} mapped to them cannot be decoded by any MLP",
-        values=report.undecodable_values, keys=report.infeasible_facts,
+        values=report.undecodable_values,
+        keys=report.infeasible_facts,
     )

@@ -32,8 +32,9 @@ def zero_keys(keys) -> np.ndarray:
     return np.flatnonzero(~keys.any(axis=1))
 
 
-def collinear_conflicts(keys, fact_map, *, both_signs: bool = False,
-                        tol: float = DIRECTION_TOL) -> list[tuple[int, ...]]:
+def collinear_conflicts(
+    keys, fact_map, *, both_signs: bool = False, tol: float = DIRECTION_TOL
+) -> list[tuple[int, ...]]:
     """Groups of non-zero keys on one ray (``both_signs=False``) or one line through the
     origin (``both_signs=True``) whose facts name more than one value.
 
@@ -60,8 +61,9 @@ def collinear_conflicts(keys, fact_map, *, both_signs: bool = False,
     [(0, 1)]
     """
     keys = as_matrix("keys", keys)
-    fact_map = as_index_vector("fact_map", fact_map, length=keys.shape[0],
-                               upper=np.iinfo(np.int64).max)
+    fact_map = as_index_vector(
+        "fact_map", fact_map, length=keys.shape[0], upper=np.iinfo(np.int64).max
+    )
     nonzero = np.flatnonzero(keys.any(axis=1))
     if nonzero.size < 2:
         return []
@@ -92,16 +94,17 @@ def collinear_conflicts(keys, fact_map, *, both_signs: bool = False,
         members = order[run]
         block = directions[members]
         for offset, a in enumerate(members[:-1]):
-            rest = members[offset + 1:]
-            gap = np.abs(block[offset + 1:] - directions[a]).max(axis=1)
+            rest = members[offset + 1 :]
+            gap = np.abs(block[offset + 1 :] - directions[a]).max(axis=1)
             if both_signs:
-                gap = np.minimum(gap, np.abs(block[offset + 1:] + directions[a]).max(axis=1))
+                gap = np.minimum(gap, np.abs(block[offset + 1 :] + directions[a]).max(axis=1))
             for b in rest[gap <= tol]:
                 parent[find(int(b))] = find(int(a))
 
     groups: dict[int, list[int]] = {}
     for local in range(nonzero.size):
         groups.setdefault(find(local), []).append(int(nonzero[local]))
-    conflicts = [tuple(sorted(g)) for g in groups.values()
-                 if len(g) > 1 and np.unique(fact_map[g]).size > 1]
+    conflicts = [
+        tuple(sorted(g)) for g in groups.values() if len(g) > 1 and np.unique(fact_map[g]).size > 1
+    ]
     return sorted(conflicts)

@@ -46,8 +46,7 @@ import numpy as np
 from theory.errors import InvalidInputError
 from theory.validation import as_matrix
 
-__all__ = ["ACTIVATION_BOUNDS", "activation_bounds", "gated_lipschitz_bound",
-           "certified_radius"]
+__all__ = ["ACTIVATION_BOUNDS", "activation_bounds", "gated_lipschitz_bound", "certified_radius"]
 
 #: (s₁, s₀) = (sup_z |σ'(z)|, sup_z |σ(z)/z|) per activation. ReLU, identity: (1, 1).
 #: GELU (erf form): σ'' = φ(z)(2 − z²) vanishes at z = ±√2, so s₁ = Φ(√2) + √2 φ(√2)
@@ -58,8 +57,12 @@ ACTIVATION_BOUNDS = {
     "relu": (1.0, 1.0),
     "identity": (1.0, 1.0),
     "silu": (1.0998394, 1.0),
-    "gelu": (0.5 * (1.0 + math.erf(1.0)) + math.sqrt(2.0) * math.exp(-1.0) / math.sqrt(2.0 * math.pi)
-             + 1e-12, 1.0),
+    "gelu": (
+        0.5 * (1.0 + math.erf(1.0))
+        + math.sqrt(2.0) * math.exp(-1.0) / math.sqrt(2.0 * math.pi)
+        + 1e-12,
+        1.0,
+    ),
 }
 
 
@@ -79,8 +82,10 @@ def activation_bounds(activation: str) -> tuple[float, float]:
     1.128904
     """
     if activation not in ACTIVATION_BOUNDS:
-        raise InvalidInputError(f"activation {activation!r} has no Lipschitz constants; "
-                                f"known: {', '.join(ACTIVATION_BOUNDS)}")
+        raise InvalidInputError(
+            f"activation {activation!r} has no Lipschitz constants; "
+            f"known: {', '.join(ACTIVATION_BOUNDS)}"
+        )
     return ACTIVATION_BOUNDS[activation]
 
 
@@ -91,12 +96,15 @@ def _vector(name: str, value, length: int) -> np.ndarray:
     if arr.shape != (length,):
         raise InvalidInputError(f"{name} has shape {arr.shape} but ({length},) was expected")
     if not np.all(np.isfinite(arr)):
-        raise InvalidInputError(f"{name}[{int(np.flatnonzero(~np.isfinite(arr))[0])}] is not finite")
+        raise InvalidInputError(
+            f"{name}[{int(np.flatnonzero(~np.isfinite(arr))[0])}] is not finite"
+        )
     return arr
 
 
-def gated_lipschitz_bound(gate, up, down, activation: str, centers, radius: float, *,
-                          gate_bias=None, up_bias=None) -> np.ndarray:
+def gated_lipschitz_bound(
+    gate, up, down, activation: str, centers, radius: float, *, gate_bias=None, up_bias=None
+) -> np.ndarray:
     """``L(c, r)`` of the module docstring for every row ``c`` of ``centers``.
 
     Parameters
@@ -137,19 +145,27 @@ def gated_lipschitz_bound(gate, up, down, activation: str, centers, radius: floa
     A = as_matrix("up", up, cols=d)
     D = as_matrix("down", down, cols=h)
     if A.shape[0] != h or D.shape[0] != d:
-        raise InvalidInputError(f"up has shape {A.shape} and down {D.shape}; expected ({h}, {d}) "
-                                f"and ({d}, {h}) from gate {G.shape}")
+        raise InvalidInputError(
+            f"up has shape {A.shape} and down {D.shape}; expected ({h}, {d}) "
+            f"and ({d}, {h}) from gate {G.shape}"
+        )
     C = as_matrix("centers", centers, cols=d)
-    if not (isinstance(radius, (int, float, np.floating)) and math.isfinite(radius) and radius >= 0):
+    if not (
+        isinstance(radius, (int, float, np.floating)) and math.isfinite(radius) and radius >= 0
+    ):
         raise InvalidInputError(f"radius must be finite and ≥ 0, got {radius!r}")
     b_g, b_a = _vector("gate_bias", gate_bias, h), _vector("up_bias", up_bias, h)
-    U = np.abs(C @ G.T + b_g) + np.linalg.norm(G, axis=1) * radius       # (n, h)
+    U = np.abs(C @ G.T + b_g) + np.linalg.norm(G, axis=1) * radius  # (n, h)
     W = np.abs(C @ A.T + b_a) + np.linalg.norm(A, axis=1) * radius
     norm_d, norm_g, norm_a = (np.linalg.norm(M, 2) for M in (D, G, A))
     product = norm_d * (s1 * W.max(axis=1) * norm_g + s0 * U.max(axis=1) * norm_a)
     absD, absG, absA = np.abs(D), np.abs(G), np.abs(A)
-    entrywise = np.array([np.linalg.norm(absD @ (s1 * w[:, None] * absG + s0 * u[:, None] * absA), 2)
-                          for u, w in zip(U, W, strict=True)])
+    entrywise = np.array(
+        [
+            np.linalg.norm(absD @ (s1 * w[:, None] * absG + s0 * u[:, None] * absA), 2)
+            for u, w in zip(U, W, strict=True)
+        ]
+    )
     return np.minimum(product, entrywise)
 
 

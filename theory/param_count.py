@@ -58,7 +58,6 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-import operator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -67,6 +66,7 @@ import sympy as sp
 from theory.bounds import counting_bound
 from theory.errors import InvalidInputError, SolverError
 from theory.failure_sets import GATE_ACTIVATIONS, feature_rank_ceiling
+from theory.validation import decimal_fraction, require_int
 
 __all__ = [
     "ParamCountFormula",
@@ -88,31 +88,16 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidInputError(
-            f"{name} must be an integer ≥ 1, got {value!r} ({type(value).__name__})"
-        )
-    value = operator.index(value)
-    if value < 1:
-        raise InvalidInputError(f"{name} must be an integer ≥ 1, got {value}")
-    return value
-
-
 def _slack(value) -> Fraction:
-    """The slack as the exact rational the user means: ints and rationals exactly, a float as
-    the shortest decimal that round-trips (0.1 is 1/10), so the ceiling is applied exactly."""
+    """The slack as the exact rational the user means, so the ceiling is applied exactly
+    (:func:`~theory.validation.decimal_fraction`: the float 0.1 is 1/10)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidInputError(
             f"slack must be a finite real number ≥ 0, got {value!r} ({type(value).__name__})"
         )
-    if isinstance(value, numbers.Rational):
-        exact = Fraction(int(value.numerator), int(value.denominator))
-    else:
-        as_float = float(value)
-        if not math.isfinite(as_float):
-            raise InvalidInputError(f"slack must be a finite real number ≥ 0, got {value!r}")
-        exact = Fraction(float.__repr__(as_float))
+    if not isinstance(value, numbers.Rational) and not math.isfinite(float(value)):
+        raise InvalidInputError(f"slack must be a finite real number ≥ 0, got {value!r}")
+    exact = decimal_fraction(value)
     if exact < 0:
         raise InvalidInputError(
             f"slack must be ≥ 0 (r·d ≥ F is needed for every target to be reachable), got {value!r}"
@@ -233,7 +218,7 @@ def global_param_formula(*, biases: bool = False) -> ParamCountFormula:
 @functools.lru_cache(maxsize=2)
 def _global_formula(biases: bool) -> ParamCountFormula:
     F, d, m, slack, _, _ = _symbols()
-    width = d + 1 if biases else d       # d' = d + 1: the up bias is a constant feature
+    width = d + 1 if biases else d  # d' = d + 1: the up bias is a constant feature
     r = sp.ceiling((1 + slack) * F / width)
     h = m * r
     params = 3 * h * d + (2 * h if biases else 0)
@@ -241,8 +226,9 @@ def _global_formula(biases: bool) -> ParamCountFormula:
     r_lo, r_hi = (1 + slack) * F / width, (1 + slack) * F / width + 1
     lower = 3 * m * r_lo * d + (2 * m * r_lo if biases else 0)
     upper = 3 * m * r_hi * d + (2 * m * r_hi if biases else 0)
-    return ParamCountFormula("global", biases, r, h, params, leading, sp.expand(lower),
-                             sp.expand(upper), F, d, m, slack)
+    return ParamCountFormula(
+        "global", biases, r, h, params, leading, sp.expand(lower), sp.expand(upper), F, d, m, slack
+    )
 
 
 def bucketed_param_formula(*, biases: bool = False) -> ParamCountFormula:
@@ -300,8 +286,22 @@ def _bucketed_formula(biases: bool) -> ParamCountFormula:
     r_lo, r_hi = (1 + slack) * S / width, (1 + slack) * S / width + 1
     lower = 3 * B * m * r_lo * d + (2 * B * m * r_lo if biases else 0)
     upper = 3 * B * m * r_hi * d + (2 * B * m * r_hi if biases else 0)
-    return ParamCountFormula("bucketed", biases, r, h, params, leading, sp.expand(lower),
-                             sp.expand(upper), F, d, m, slack, B, S)
+    return ParamCountFormula(
+        "bucketed",
+        biases,
+        r,
+        h,
+        params,
+        leading,
+        sp.expand(lower),
+        sp.expand(upper),
+        F,
+        d,
+        m,
+        slack,
+        B,
+        S,
+    )
 
 
 @dataclass(frozen=True)
@@ -427,7 +427,13 @@ def _compare(bijective: bool) -> BoundComparison:
         upper_limit=upper_limit,
         direct_limit=direct,
         expected=3 * (1 + slack) * C * b * sp.log(2) / rho**2,
-        F=F, d=d, slack=slack, C=C, rho=rho, b=b, bijective=bijective,
+        F=F,
+        d=d,
+        slack=slack,
+        C=C,
+        rho=rho,
+        b=b,
+        bijective=bijective,
     )
 
 
@@ -477,8 +483,8 @@ def shared_gate_rows(n_facts: int, dim: int, slack=0) -> int:
     ----------
     Derived here (the global-solve layout of background §4).
     """
-    n_facts = _positive_int("n_facts", n_facts)
-    dim = _positive_int("dim", dim)
+    n_facts = require_int("n_facts", n_facts, 1)
+    dim = require_int("dim", dim, 1)
     return _ceil_fraction((1 + _slack(slack)) * n_facts / dim)
 
 
@@ -543,11 +549,12 @@ def encoder_gate_rows(n_facts: int, feature_dim: int, slack=0, activation: str =
     ----------
     Derived here (the encoder layout of background §4).
     """
-    n_facts = _positive_int("n_facts", n_facts)
-    feature_dim = _positive_int("feature_dim", feature_dim)
+    n_facts = require_int("n_facts", n_facts, 1)
+    feature_dim = require_int("feature_dim", feature_dim, 1)
     if activation not in GATE_ACTIVATIONS:
         raise InvalidInputError(
-            f"activation {activation!r} is unknown; choose one of {list(GATE_ACTIVATIONS)}")
+            f"activation {activation!r} is unknown; choose one of {list(GATE_ACTIVATIONS)}"
+        )
     need = (1 + _slack(slack)) * n_facts
     if activation in ("silu", "gelu"):
         return _ceil_fraction(need / feature_dim)
@@ -557,12 +564,13 @@ def encoder_gate_rows(n_facts: int, feature_dim: int, slack=0, activation: str =
             raise SolverError(
                 f"identity gate: a code coordinate is a quadratic form of the {feature_dim} "
                 f"features, so at most d'(d'+1)/2 = {cap} generic facts can be stored, not "
-                f"{n_facts}; use an analytic gate (silu)")
+                f"{n_facts}; use an analytic gate (silu)"
+            )
         rows = 1
         while rows < feature_dim and feature_rank_ceiling(feature_dim, rows, "identity") < need:
             rows += 1
         return rows
-    pairs = 1   # relu, in ± pairs
+    pairs = 1  # relu, in ± pairs
     while feature_rank_ceiling(feature_dim, pairs, "relu", pm_pairs=True) < need:
         pairs += 1
     return 2 * pairs
@@ -596,13 +604,20 @@ def hidden_width(n_facts: int, dim: int, code_dim: int, slack=0) -> int:
     ----------
     Derived here.
     """
-    code_dim = _positive_int("code_dim", code_dim)
+    code_dim = require_int("code_dim", code_dim, 1)
     return code_dim * shared_gate_rows(n_facts, dim, slack)
 
 
-def construction_params(n_facts: int, dim: int, code_dim: int, slack=0,
-                        biases: bool = False, *, activation: str = "silu",
-                        key_rank: int | None = None) -> int:
+def construction_params(
+    n_facts: int,
+    dim: int,
+    code_dim: int,
+    slack=0,
+    biases: bool = False,
+    *,
+    activation: str = "silu",
+    key_rank: int | None = None,
+) -> int:
     r"""Parameters of the global design, every stored scalar, with the ceiling applied exactly.
 
     .. math::
@@ -654,17 +669,18 @@ def construction_params(n_facts: int, dim: int, code_dim: int, slack=0,
     arXiv 2512.00207 §4 (3hd parameters); the layout and count are derived here.
     """
     biases = _bool("biases", biases)
-    d = _positive_int("dim", dim)
-    code_dim = _positive_int("code_dim", code_dim)
-    rank = d if key_rank is None else _positive_int("key_rank", key_rank)
+    d = require_int("dim", dim, 1)
+    code_dim = require_int("code_dim", code_dim, 1)
+    rank = d if key_rank is None else require_int("key_rank", key_rank, 1)
     if rank > d:
         raise InvalidInputError(f"key_rank must be at most dim = {d}, got {rank}")
     h = code_dim * encoder_gate_rows(n_facts, rank + int(biases), slack, activation)
     return 3 * h * d + (2 * h if biases else 0)
 
 
-def bucketed_construction_params(n_buckets: int, bucket_size: int, dim: int, code_dim: int,
-                                 slack=0, biases: bool = False) -> int:
+def bucketed_construction_params(
+    n_buckets: int, bucket_size: int, dim: int, code_dim: int, slack=0, biases: bool = False
+) -> int:
     r"""Parameters of the bucketed design (the hook of :func:`bucketed_param_formula`).
 
     .. math::
@@ -703,16 +719,15 @@ def bucketed_construction_params(n_buckets: int, bucket_size: int, dim: int, cod
     ----------
     Derived here.
     """
-    n_buckets = _positive_int("n_buckets", n_buckets)
+    n_buckets = require_int("n_buckets", n_buckets, 1)
     biases = _bool("biases", biases)
-    d = _positive_int("dim", dim)
-    code_dim = _positive_int("code_dim", code_dim)
+    d = require_int("dim", dim, 1)
+    code_dim = require_int("code_dim", code_dim, 1)
     h = n_buckets * code_dim * shared_gate_rows(bucket_size, d + int(biases), slack)
     return 3 * h * d + (2 * h if biases else 0)
 
 
-def params_per_fact(n_facts: int, dim: int, code_dim: int, slack=0,
-                    biases: bool = False) -> float:
+def params_per_fact(n_facts: int, dim: int, code_dim: int, slack=0, biases: bool = False) -> float:
     r"""Parameters per fact of the global design: :math:`W / F` (→ 3(1+s)m as F → ∞).
 
     .. math::

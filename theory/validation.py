@@ -7,11 +7,15 @@ first offending index.
 
 from __future__ import annotations
 
+import numbers
+import operator
+from fractions import Fraction
+
 import numpy as np
 
 from theory.errors import InvalidInputError
 
-__all__ = ["as_matrix", "as_index_vector", "preview_indices", "require_int"]
+__all__ = ["as_matrix", "as_index_vector", "preview_indices", "require_int", "decimal_fraction"]
 
 
 def preview_indices(indices, limit: int = 8) -> str:
@@ -32,16 +36,16 @@ def as_matrix(name: str, array, *, cols: int | None = None, min_rows: int = 1) -
         a non-numeric dtype, or a NaN/inf entry (the message names the first one).
     """
     arr = np.asarray(array)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
-    ):
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise InvalidInputError(f"{name} must be numeric, got dtype {arr.dtype}")
     if np.iscomplexobj(arr):
         raise InvalidInputError(f"{name} must be real, got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise InvalidInputError(f"{name} must be a 2-D array (rows × dim), got shape {arr.shape}")
     if arr.shape[0] < min_rows:
-        raise InvalidInputError(f"{name} must have at least {min_rows} row(s), got shape {arr.shape}")
+        raise InvalidInputError(
+            f"{name} must have at least {min_rows} row(s), got shape {arr.shape}"
+        )
     if arr.shape[1] < 1:
         raise InvalidInputError(f"{name} must have at least 1 column, got shape {arr.shape}")
     if cols is not None and arr.shape[1] != cols:
@@ -82,7 +86,43 @@ def as_index_vector(name: str, array, *, length: int | None = None, upper: int) 
 
 
 def require_int(name: str, value, minimum: int = 0) -> int:
-    """``value`` if it is an integer (not a bool) ≥ ``minimum``, else InvalidInputError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InvalidInputError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
+    """``value`` as a plain ``int`` if it is an integer ≥ ``minimum``, else InvalidInputError.
+
+    Any :class:`numbers.Integral` counts (``int``, numpy integers, ``sympy.Integer``, …);
+    a bool does not, nor does a float, even an integral one such as ``2.0``.
+
+    Examples
+    --------
+    >>> require_int("steps", np.int64(3), 1)
+    3
+    >>> require_int("steps", 2.0, 1)
+    Traceback (most recent call last):
+    ...
+    theory.errors.InvalidInputError: steps must be an integer ≥ 1, got 2.0 (float)
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidInputError(
+            f"{name} must be an integer ≥ {minimum}, got {value!r} ({type(value).__name__})"
+        )
+    value = operator.index(value)
+    if value < minimum:
+        raise InvalidInputError(f"{name} must be an integer ≥ {minimum}, got {value}")
+    return value
+
+
+def decimal_fraction(value) -> Fraction:
+    """The Fraction of the shortest decimal repr of a float, i.e. what the user typed.
+
+    ``Fraction(x)`` would give the exact binary value of the float instead (``0.1`` is
+    3602879701896397/36028797018963968). Rationals (``int``, ``Fraction``, …) are taken
+    exactly; any other real is converted with ``float`` first. The caller checks that it is
+    finite (``float.__repr__`` of inf or NaN is no rational literal: ValueError).
+
+    Examples
+    --------
+    >>> decimal_fraction(0.1), decimal_fraction(3), decimal_fraction(Fraction(1, 3))
+    (Fraction(1, 10), Fraction(3, 1), Fraction(1, 3))
+    """
+    if isinstance(value, numbers.Rational):
+        return Fraction(int(value.numerator), int(value.denominator))
+    return Fraction(float.__repr__(float(value)))

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from numerics.editing.facts import RelationFacts
+from numerics.embeddings.generators import sample_embeddings
 from numerics.factset import FactSet
-from numerics.generators import sample_embeddings
 from theory.errors import InvalidInputError
 from theory.validation import require_int
 
@@ -54,12 +54,17 @@ HELDOUT_TEMPLATES = (
     "the region {s} belongs to {o}",
 )
 
+
 def _parse(template: str) -> list[str]:
     words = template.split()
     if words.count("{s}") != 1 or words.count("{o}") != 1 or words[-1] != "{o}":
-        raise InvalidInputError(f"template {template!r} needs one '{{s}}' and '{{o}}' as its last word")
+        raise InvalidInputError(
+            f"template {template!r} needs one '{{s}}' and '{{o}}' as its last word"
+        )
     if len(words) < 3 or words[-2] == "{s}":
-        raise InvalidInputError(f"template {template!r} needs a trigger word between '{{s}}' and '{{o}}'")
+        raise InvalidInputError(
+            f"template {template!r} needs a trigger word between '{{s}}' and '{{o}}'"
+        )
     return words
 
 
@@ -103,8 +108,12 @@ class FactCorpus:
         return 1 + sorted(self._words()).index(word)
 
     def _words(self) -> set[str]:
-        return {w for t in self.train_templates + self.heldout_templates for w in _parse(t)
-                if w not in ("{s}", "{o}")}
+        return {
+            w
+            for t in self.train_templates + self.heldout_templates
+            for w in _parse(t)
+            if w not in ("{s}", "{o}")
+        }
 
     @property
     def subject_tokens(self) -> np.ndarray:
@@ -141,7 +150,9 @@ class FactCorpus:
         """
         words = _parse(template)
         facts = np.arange(self.n_facts) if facts is None else np.asarray(facts, dtype=np.int64)
-        objects = self.true_objects[facts] if objects is None else np.asarray(objects, dtype=np.int64)
+        objects = (
+            self.true_objects[facts] if objects is None else np.asarray(objects, dtype=np.int64)
+        )
         if objects.shape != facts.shape:
             raise InvalidInputError(f"objects has shape {objects.shape} but facts {facts.shape}")
         out = np.empty((facts.size, len(words) + 1), dtype=np.int64)
@@ -159,12 +170,22 @@ class FactCorpus:
         """Keys = subject embeddings, values = every vocabulary embedding, f = object tokens
         (``objects``, default the true ones): the fact set the fact MLP stores."""
         objects = self.true_objects if objects is None else np.asarray(objects, dtype=np.int64)
-        return FactSet(self.embeddings[self.subject_tokens], self.embeddings, objects,
-                       meta={"relation": self.facts.relation, "source": self.facts.source})
+        return FactSet(
+            self.embeddings[self.subject_tokens],
+            self.embeddings,
+            objects,
+            meta={"relation": self.facts.relation, "source": self.facts.source},
+        )
 
 
-def make_corpus(facts: RelationFacts, *, dim: int = 64, seed: int = 0,
-                train_templates=TRAIN_TEMPLATES, heldout_templates=HELDOUT_TEMPLATES) -> FactCorpus:
+def make_corpus(
+    facts: RelationFacts,
+    *,
+    dim: int = 64,
+    seed: int = 0,
+    train_templates=TRAIN_TEMPLATES,
+    heldout_templates=HELDOUT_TEMPLATES,
+) -> FactCorpus:
     """Vocabulary and seeded embeddings for ``facts`` and the templates (module docstring).
 
     Raises
@@ -180,24 +201,33 @@ def make_corpus(facts: RelationFacts, *, dim: int = 64, seed: int = 0,
         raise InvalidInputError("need at least one training and one held-out template")
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2 or dim % 2:
         raise InvalidInputError(f"dim must be an even integer ≥ 2, got {dim!r}")
-    require_int('seed', seed, 0)
+    require_int("seed", seed, 0)
     parsed = {t: _parse(t) for t in train_templates + heldout_templates}
     triggers = {words[-2] for words in parsed.values()}
     for template, words in parsed.items():
         for word in words[:-2]:
             if word in triggers:
-                raise InvalidInputError(f"trigger word {word!r} also occurs before the trigger in "
-                                        f"{template!r}; a fact position must be told by its token")
+                raise InvalidInputError(
+                    f"trigger word {word!r} also occurs before the trigger in "
+                    f"{template!r}; a fact position must be told by its token"
+                )
     trained = {w for t in train_templates for w in parsed[t]}
     for template in heldout_templates:
         unseen = [w for w in parsed[template] if w not in trained]
         if unseen:
-            raise InvalidInputError(f"held-out template {template!r} uses untrained word(s) {unseen}")
+            raise InvalidInputError(
+                f"held-out template {template!r} uses untrained word(s) {unseen}"
+            )
     words = sorted({w for ws in parsed.values() for w in ws if w not in ("{s}", "{o}")})
     vocab = (BOS, *words, *facts.subjects, *facts.objects)
     if len(set(vocab)) != len(vocab):
         raise InvalidInputError("a subject or object token coincides with a template word")
     embeddings = sample_embeddings("spherical", len(vocab), dim, np.random.default_rng(seed))
-    return FactCorpus(facts=facts, train_templates=train_templates,
-                      heldout_templates=heldout_templates, vocab=vocab, embeddings=embeddings,
-                      meta={"seed": seed})
+    return FactCorpus(
+        facts=facts,
+        train_templates=train_templates,
+        heldout_templates=heldout_templates,
+        vocab=vocab,
+        embeddings=embeddings,
+        meta={"seed": seed},
+    )

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from numerics.editing.corpus import FactCorpus
 from numerics.editing.model import EditableLM
@@ -67,10 +67,11 @@ def nonfact_nll(model: EditableLM, corpus: FactCorpus, objects=None) -> float:
     with torch.no_grad():
         for template in corpus.train_templates:
             tokens = torch.from_numpy(corpus.sentences(template, None, objects)).to(device)
-            logits = model.run(tokens[:, :-1]).logits[:, :-1]      # drop the trigger position
+            logits = model.run(tokens[:, :-1]).logits[:, :-1]  # drop the trigger position
             targets = tokens[:, 1:-1]
-            nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                  reduction="sum")
+            nll = F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum"
+            )
             total += float(nll)
             count += targets.numel()
     return total / count
@@ -89,8 +90,15 @@ class EditScores:
         return asdict(self)
 
 
-def score_edit(method: str, edited: EditableLM, corpus: FactCorpus, edited_facts, new_objects,
-               *, nll_before: float) -> EditScores:
+def score_edit(
+    method: str,
+    edited: EditableLM,
+    corpus: FactCorpus,
+    edited_facts,
+    new_objects,
+    *,
+    nll_before: float,
+) -> EditScores:
     """All scores of ``edited`` (module docstring); ``nll_before`` from :func:`nonfact_nll` of
     the unedited model on the edited objects."""
     edited_facts = np.asarray(edited_facts, dtype=np.int64)
@@ -98,12 +106,21 @@ def score_edit(method: str, edited: EditableLM, corpus: FactCorpus, edited_facts
     untouched = np.setdiff1d(np.arange(corpus.n_facts), edited_facts)
     efficacy = fact_accuracy(edited, corpus, corpus.train_templates, edited_facts, new_objects)
     paraphrase = fact_accuracy(edited, corpus, corpus.heldout_templates, edited_facts, new_objects)
-    specificity = (fact_accuracy(edited, corpus, corpus.train_templates, untouched,
-                                 corpus.true_objects[untouched]) if untouched.size else 1.0)
+    specificity = (
+        fact_accuracy(
+            edited, corpus, corpus.train_templates, untouched, corpus.true_objects[untouched]
+        )
+        if untouched.size
+        else 1.0
+    )
     objects = corpus.true_objects.copy()
     objects[edited_facts] = new_objects
     ratio = math.exp(nonfact_nll(edited, corpus, objects) - nll_before)
-    return EditScores(method=method, efficacy=efficacy, paraphrase=paraphrase,
-                      specificity=specificity,
-                      score=harmonic_mean(efficacy, paraphrase, specificity),
-                      nonfact_ppl_ratio=ratio)
+    return EditScores(
+        method=method,
+        efficacy=efficacy,
+        paraphrase=paraphrase,
+        specificity=specificity,
+        score=harmonic_mean(efficacy, paraphrase, specificity),
+        nonfact_ppl_ratio=ratio,
+    )

@@ -19,7 +19,7 @@ import numpy as np
 
 from theory.errors import InvalidInputError, MissingDependencyError
 
-__all__ = ["RelationFacts", "load_subdivision_facts", "subdivision_count"]
+__all__ = ["RelationFacts", "load_subdivision_facts"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,10 +49,12 @@ class RelationFacts:
         if len(set(self.subjects)) != len(self.subjects):
             raise InvalidInputError("subject tokens must be unique")
         if self.object_of.shape != (len(self.subjects),):
-            raise InvalidInputError(f"object_of has shape {self.object_of.shape}, expected "
-                                    f"({len(self.subjects)},)")
-        if self.object_of.size and not (0 <= self.object_of.min() and
-                                        self.object_of.max() < len(self.objects)):
+            raise InvalidInputError(
+                f"object_of has shape {self.object_of.shape}, expected ({len(self.subjects)},)"
+            )
+        if self.object_of.size and not (
+            0 <= self.object_of.min() and self.object_of.max() < len(self.objects)
+        ):
             raise InvalidInputError("object_of has an entry outside [0, number of objects)")
 
     @property
@@ -64,13 +66,10 @@ def _pycountry():
     try:
         import pycountry
     except ImportError:  # pragma: no cover - the package is a dependency
-        raise MissingDependencyError("the editing facts need pycountry: pip install pycountry") from None
+        raise MissingDependencyError(
+            "the editing facts need pycountry: pip install pycountry"
+        ) from None
     return pycountry
-
-
-def subdivision_count() -> int:
-    """How many subdivisions the installed ``pycountry`` lists."""
-    return len(_pycountry().subdivisions)
 
 
 def load_subdivision_facts(n_facts: int | None = 512, *, seed: int = 0) -> RelationFacts:
@@ -95,8 +94,11 @@ def load_subdivision_facts(n_facts: int | None = 512, *, seed: int = 0) -> Relat
     rows = sorted((s.code, s.name, s.country_code) for s in pycountry.subdivisions)
     if n_facts is None:
         n_facts = len(rows)
-    if isinstance(n_facts, bool) or not isinstance(n_facts, (int, np.integer)) \
-            or not 2 <= n_facts <= len(rows):
+    if (
+        isinstance(n_facts, bool)
+        or not isinstance(n_facts, (int, np.integer))
+        or not 2 <= n_facts <= len(rows)
+    ):
         raise InvalidInputError(f"n_facts must be an integer in [2, {len(rows)}], got {n_facts!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidInputError(f"seed must be an integer ≥ 0, got {seed!r}")
@@ -116,4 +118,5 @@ def load_subdivision_facts(n_facts: int | None = 512, *, seed: int = 0) -> Relat
         subjects=tuple(f"{name} [{code}]" for code, name, _ in chosen),
         objects=objects,
         object_of=np.array([index[n] for n in names], dtype=np.int64),
-        source=f"pycountry {version} (ISO 3166-2)")
+        source=f"pycountry {version} (ISO 3166-2)",
+    )

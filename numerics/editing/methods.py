@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from numerics.editing.corpus import FactCorpus
 from numerics.editing.model import EditableLM
@@ -43,9 +43,21 @@ from theory.editing import (
 )
 from theory.errors import InvalidInputError
 
-__all__ = ["EditRequest", "make_edit_request", "fact_keys", "trigger_outputs",
-           "optimise_deltas", "EditKeys", "edit_keys", "swap_edit", "rome_edit", "memit_edit",
-           "null_space", "alphaedit_edit", "with_down"]
+__all__ = [
+    "EditRequest",
+    "make_edit_request",
+    "fact_keys",
+    "trigger_outputs",
+    "optimise_deltas",
+    "EditKeys",
+    "edit_keys",
+    "swap_edit",
+    "rome_edit",
+    "memit_edit",
+    "null_space",
+    "alphaedit_edit",
+    "with_down",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +79,11 @@ def make_edit_request(corpus: FactCorpus, fraction: float = 0.5, *, seed: int = 
     InvalidInputError
         ``fraction`` outside (0, 1], or a relation with a single object.
     """
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not 0 < fraction <= 1
+    ):
         raise InvalidInputError(f"fraction must lie in (0, 1], got {fraction!r}")
     n_objects = len(corpus.facts.objects)
     if n_objects < 2:
@@ -76,7 +92,7 @@ def make_edit_request(corpus: FactCorpus, fraction: float = 0.5, *, seed: int = 
     n_edit = max(1, int(round(fraction * corpus.n_facts)))
     facts = np.sort(rng.choice(corpus.n_facts, n_edit, replace=False))
     old = corpus.facts.object_of[facts]
-    shift = rng.integers(1, n_objects, n_edit)               # never 0: a different object
+    shift = rng.integers(1, n_objects, n_edit)  # never 0: a different object
     new = corpus.object_tokens[(old + shift) % n_objects]
     assert np.all(new != corpus.true_objects[facts])
     return EditRequest(facts=facts, new_objects=new, fraction=float(fraction), seed=int(seed))
@@ -105,17 +121,23 @@ def trigger_outputs(model: EditableLM, corpus: FactCorpus, facts, templates=None
     return torch.stack([o.fact_out[:, -1] for o in _trigger_pass(model, corpus, facts, templates)])
 
 
-def optimise_deltas(model: EditableLM, corpus: FactCorpus, request: EditRequest, *,
-                    steps: int = 100, lr: float = 0.1) -> np.ndarray:
+def optimise_deltas(
+    model: EditableLM,
+    corpus: FactCorpus,
+    request: EditRequest,
+    *,
+    steps: int = 100,
+    lr: float = 0.1,
+) -> np.ndarray:
     """δ (n×d, float64) maximising ``Σ_templates log p(new object)`` when added to the fact
     MLP's output at the trigger (Adam, ``lr`` relative to the outputs' RMS).
 
     The fact path after the MLP is ``τ·norm(y + δ) Eᵀ``, so the optimisation needs only the
     outputs ``y`` at the triggers, computed once.
     """
-    y = trigger_outputs(model, corpus, request.facts).detach()            # (T, n, d)
+    y = trigger_outputs(model, corpus, request.facts).detach()  # (T, n, d)
     scale = float(y.pow(2).mean().sqrt())
-    delta = torch.zeros(y.shape[1:], device=y.device, requires_grad=True)   # starts at 0
+    delta = torch.zeros(y.shape[1:], device=y.device, requires_grad=True)  # starts at 0
     optimiser = torch.optim.Adam([delta], lr=lr * scale)
     target = torch.from_numpy(request.new_objects).repeat(y.shape[0]).to(y.device)
     E = model.embeddings
@@ -132,15 +154,28 @@ def with_down(model: EditableLM, down: np.ndarray) -> EditableLM:
     """A copy of ``model`` whose fact MLP has ``down_proj = down`` (d×h)."""
     edited = copy.deepcopy(model)
     w = edited.fact_mlp.weights
-    new = type(w)(w.gate, w.up, torch.from_numpy(np.asarray(down)).to(w.gate),
-                  activation=w.activation, gate_bias=w.gate_bias, up_bias=w.up_bias,
-                  down_bias=w.down_bias)
+    new = type(w)(
+        w.gate,
+        w.up,
+        torch.from_numpy(np.asarray(down)).to(w.gate),
+        activation=w.activation,
+        gate_bias=w.gate_bias,
+        up_bias=w.up_bias,
+        down_bias=w.down_bias,
+    )
     edited.fact_mlp = GatedMLP(new)
     return edited
 
 
-def swap_edit(model: EditableLM, corpus: FactCorpus, request: EditRequest, *,
-              method: str = "construct", seed: int = 0, device: str = "cpu") -> EditableLM:
+def swap_edit(
+    model: EditableLM,
+    corpus: FactCorpus,
+    request: EditRequest,
+    *,
+    method: str = "construct",
+    seed: int = 0,
+    device: str = "cpu",
+) -> EditableLM:
     """Replace the fact MLP by one built for the edited fact set."""
     objects = corpus.true_objects.copy()
     objects[request.facts] = request.new_objects
@@ -176,23 +211,28 @@ def edit_keys(model: EditableLM, corpus: FactCorpus, request: EditRequest) -> Ed
     """:class:`EditKeys` of ``request`` on ``model`` (keys from :func:`fact_keys`)."""
     h = model.fact_mlp.gate.shape[0]
     untouched = np.setdiff1d(np.arange(corpus.n_facts), request.facts)
-    preserved = (fact_keys(model, corpus, untouched).reshape(-1, h).T if untouched.size
-                 else np.zeros((h, 0)))
-    return EditKeys(W0=model.fact_mlp.down.double().cpu().numpy(),
-                    edited=fact_keys(model, corpus, request.facts).mean(axis=0),
-                    preserved=preserved)
+    preserved = (
+        fact_keys(model, corpus, untouched).reshape(-1, h).T if untouched.size else np.zeros((h, 0))
+    )
+    return EditKeys(
+        W0=model.fact_mlp.down.double().cpu().numpy(),
+        edited=fact_keys(model, corpus, request.facts).mean(axis=0),
+        preserved=preserved,
+    )
 
 
-def rome_edit(model: EditableLM, keys: EditKeys, deltas: np.ndarray, *,
-              ridge: float = 1e-3) -> EditableLM:
+def rome_edit(
+    model: EditableLM, keys: EditKeys, deltas: np.ndarray, *, ridge: float = 1e-3
+) -> EditableLM:
     """Sequential rank-one edits ``W += (v* − W k)(C⁻¹k)ᵀ/(kᵀC⁻¹k)``, ``v* = W₀k + δ``."""
     R = _check_deltas(deltas, keys.edited.shape[0], keys.W0.shape[0]).T
     targets = keys.W0 @ keys.edited.T + R
     return with_down(model, rome_sequential(keys.W0, keys.edited.T, targets, keys.C(ridge)))
 
 
-def memit_edit(model: EditableLM, keys: EditKeys, deltas: np.ndarray, *,
-               lam: float = 10.0) -> EditableLM:
+def memit_edit(
+    model: EditableLM, keys: EditKeys, deltas: np.ndarray, *, lam: float = 10.0
+) -> EditableLM:
     """``W += R K_aᵀ(λC + K_aK_aᵀ)⁻¹`` with ``R = δ`` (batch)."""
     R = _check_deltas(deltas, keys.edited.shape[0], keys.W0.shape[0]).T
     return with_down(model, keys.W0 + memit_update(R, keys.edited.T, keys.C(), lam))
@@ -206,8 +246,14 @@ def null_space(keys: EditKeys, rel_tol: float) -> tuple[np.ndarray, int]:
     return null_space_projector(keys.preserved, rel_tol)
 
 
-def alphaedit_edit(model: EditableLM, keys: EditKeys, deltas: np.ndarray, *,
-                   rel_tol: float = 1e-8, alpha: float = 1.0) -> tuple[EditableLM, int]:
+def alphaedit_edit(
+    model: EditableLM,
+    keys: EditKeys,
+    deltas: np.ndarray,
+    *,
+    rel_tol: float = 1e-8,
+    alpha: float = 1.0,
+) -> tuple[EditableLM, int]:
     """``W += R K_aᵀ P (K_aK_aᵀP + α'I)⁻¹``, P the null-space projector of the preserved keys
     (eigenvalues ≤ ``rel_tol``·λ_max), ``α' = α·mean‖k_a‖²``; returns the model and dim P."""
     P, dim = null_space(keys, rel_tol)

@@ -59,14 +59,26 @@ class EditableLM(nn.Module):
     seed : int
     """
 
-    def __init__(self, embeddings: Tensor, fact_mlp: GatedMLPWeights, *, rms_gain: float,
-                 expert_hidden: int = 64, seed: int = 0):
+    def __init__(
+        self,
+        embeddings: Tensor,
+        fact_mlp: GatedMLPWeights,
+        *,
+        rms_gain: float,
+        expert_hidden: int = 64,
+        seed: int = 0,
+    ):
         super().__init__()
         embeddings = torch.as_tensor(embeddings)
-        if not isinstance(fact_mlp, GatedMLPWeights) or embeddings.ndim != 2 \
-                or embeddings.shape[1] != fact_mlp.dim:
-            raise InvalidInputError("fact_mlp must be a GatedMLPWeights of the embeddings' dimension")
-        require_int('expert_hidden', expert_hidden, 1)
+        if (
+            not isinstance(fact_mlp, GatedMLPWeights)
+            or embeddings.ndim != 2
+            or embeddings.shape[1] != fact_mlp.dim
+        ):
+            raise InvalidInputError(
+                "fact_mlp must be a GatedMLPWeights of the embeddings' dimension"
+            )
+        require_int("expert_hidden", expert_hidden, 1)
         d = int(embeddings.shape[1])
         generator = torch.Generator().manual_seed(int(seed))
         self.register_buffer("embeddings", embeddings.detach().to(torch.float32).clone())
@@ -74,10 +86,11 @@ class EditableLM(nn.Module):
         self.pre_mlp_norm = ScalarRMSNorm(rms_gain, trainable=False)
         self.fact_mlp = GatedMLP(fact_mlp.to(dtype=torch.float32))
         self.fact_norm = ScalarRMSNorm(1.0, trainable=True)
-        with torch.random.fork_rng(devices=[]):   # seeded nn.Linear init, global RNG untouched
+        with torch.random.fork_rng(devices=[]):  # seeded nn.Linear init, global RNG untouched
             torch.manual_seed(int(seed))
-            self.expert = nn.Sequential(nn.Linear(2 * d, expert_hidden), nn.GELU(),
-                                        nn.Linear(expert_hidden, d))
+            self.expert = nn.Sequential(
+                nn.Linear(2 * d, expert_hidden), nn.GELU(), nn.Linear(expert_hidden, d)
+            )
             self.router = nn.Linear(2 * d, 1)
 
     @property
@@ -87,14 +100,17 @@ class EditableLM(nn.Module):
     def replace_fact_mlp(self, weights: GatedMLPWeights) -> None:
         """Swap in another fact MLP (any width; same dimension)."""
         if not isinstance(weights, GatedMLPWeights) or weights.dim != self.dim:
-            raise InvalidInputError(f"the new fact MLP must be a GatedMLPWeights of dimension {self.dim}")
+            raise InvalidInputError(
+                f"the new fact MLP must be a GatedMLPWeights of dimension {self.dim}"
+            )
         self.fact_mlp = GatedMLP(weights.to(device=self.embeddings.device, dtype=torch.float32))
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
-    def run(self, tokens: Tensor, *, route: Tensor | None = None,
-            fact_delta: Tensor | None = None) -> ForwardPass:
+    def run(
+        self, tokens: Tensor, *, route: Tensor | None = None, fact_delta: Tensor | None = None
+    ) -> ForwardPass:
         """Forward pass over integer ``tokens`` (B×T).
 
         ``route`` (B×T bool) overrides the router's decision (training uses the labels);
@@ -121,8 +137,14 @@ class EditableLM(nn.Module):
         fact_logits = self.fact_norm(fact_out) @ E.T
         expert_logits = self.expert(both) @ E.T
         logits = torch.where(routed.unsqueeze(-1), fact_logits, expert_logits)
-        return ForwardPass(logits=logits, route=routed, router_logit=router_logit, mlp_input=z,
-                           down_input=down_input, fact_out=fact_out)
+        return ForwardPass(
+            logits=logits,
+            route=routed,
+            router_logit=router_logit,
+            mlp_input=z,
+            down_input=down_input,
+            fact_out=fact_out,
+        )
 
     def forward(self, tokens: Tensor) -> Tensor:
         return self.run(tokens).logits

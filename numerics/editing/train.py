@@ -16,18 +16,17 @@ and the fact MLP are buffers.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from numerics.editing.corpus import FactCorpus
 from numerics.editing.model import EditableLM
 from theory.errors import InvalidInputError
+from theory.progress import progress_bar
 from theory.validation import require_int
 
 __all__ = ["BaseTrainConfig", "BaseTrainResult", "train_base_model", "routing_labels"]
@@ -69,47 +68,54 @@ def routing_labels(tokens: torch.Tensor) -> torch.Tensor:
     return labels
 
 
-def train_base_model(model: EditableLM, corpus: FactCorpus,
-                     config: BaseTrainConfig = BaseTrainConfig(), *,
-                     progress: bool = False) -> BaseTrainResult:
+def train_base_model(
+    model: EditableLM,
+    corpus: FactCorpus,
+    config: BaseTrainConfig = BaseTrainConfig(),
+    *,
+    progress: bool = False,
+) -> BaseTrainResult:
     """Train ``model`` in place on every fact in every training template (module docstring)."""
     if model.embeddings.shape[0] != corpus.vocab_size:
-        raise InvalidInputError(f"model vocabulary {model.embeddings.shape[0]} ≠ corpus "
-                                f"vocabulary {corpus.vocab_size}")
+        raise InvalidInputError(
+            f"model vocabulary {model.embeddings.shape[0]} ≠ corpus vocabulary {corpus.vocab_size}"
+        )
     device = model.embeddings.device
     data = [torch.from_numpy(corpus.sentences(t)) for t in corpus.train_templates]
     generator = torch.Generator().manual_seed(config.seed)
-    optimiser = torch.optim.AdamW(model.trainable_parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    optimiser = torch.optim.AdamW(
+        model.trainable_parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     history, start, loss = [], time.perf_counter(), torch.tensor(float("nan"))
-    bar: Any = contextlib.nullcontext()
-    if progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        bar = Progress(TextColumn("train base model"), BarColumn(), TextColumn("{task.completed} steps"),
-                       TimeElapsedColumn(), console=Console(stderr=True))
     model.train()
-    with bar:
-        task = bar.add_task("train", total=config.steps) if progress else None
+    with progress_bar(
+        "train base model", config.steps, show=progress, detail="{task.completed} steps"
+    ) as advance:
         for step in range(1, config.steps + 1):
             sentences = data[(step - 1) % len(data)]
-            pick = torch.randint(0, sentences.shape[0], (min(config.batch, sentences.shape[0]),),
-                                 generator=generator)
+            pick = torch.randint(
+                0, sentences.shape[0], (min(config.batch, sentences.shape[0]),), generator=generator
+            )
             tokens = sentences[pick].to(device)
             inputs, targets = tokens[:, :-1], tokens[:, 1:]
             labels = routing_labels(tokens).to(device)
             out = model.run(inputs, route=labels)
-            loss = F.cross_entropy(out.logits.reshape(-1, out.logits.shape[-1]), targets.reshape(-1))
+            loss = F.cross_entropy(
+                out.logits.reshape(-1, out.logits.shape[-1]), targets.reshape(-1)
+            )
             loss = loss + config.router_weight * F.binary_cross_entropy_with_logits(
-                out.router_logit, labels.to(out.router_logit.dtype))
+                out.router_logit, labels.to(out.router_logit.dtype)
+            )
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             if step % 100 == 0 or step == config.steps:
                 history.append((step, float(loss.detach())))
-                if progress:
-                    bar.update(task, completed=step)
+                advance(completed=step)
     model.eval()
-    return BaseTrainResult(steps=config.steps, seconds=time.perf_counter() - start,
-                           final_loss=float(loss.detach()), history=tuple(history))
+    return BaseTrainResult(
+        steps=config.steps,
+        seconds=time.perf_counter() - start,
+        final_loss=float(loss.detach()),
+        history=tuple(history),
+    )

@@ -10,21 +10,20 @@
 =================  =========================================================================
 
 Every method builds a gated MLP at a requested hidden width and seed
-(:meth:`Method.build` → :class:`BuildResult`); :func:`numerics.capacity.capacity` searches
+(:meth:`Method.build` → :class:`BuildResult`); :func:`numerics.methods.capacity_search.capacity` searches
 the smallest width that stores a fact set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-
 from numerics.methods.base import BuildResult, Method, NeedsAcceleratorError, WidthTooSmallError
+from numerics.methods.capacity_search import CapacityResult, capacity
 from numerics.methods.encdec import EncDecMethod
 from numerics.methods.gd import GDMethod
 from numerics.methods.hebbian import HebbianMethod
 from numerics.methods.lookup import LookupMethod
 from numerics.methods.ntk import NTKMethod
-from theory.errors import InvalidInputError
+from numerics.methods.registry import METHODS, get_method
 
 __all__ = [
     "BuildResult",
@@ -38,47 +37,6 @@ __all__ = [
     "NTKMethod",
     "HebbianMethod",
     "LookupMethod",
+    "CapacityResult",
+    "capacity",
 ]
-
-
-class _Registry(Mapping):
-    """Read-only name → method table."""
-
-    def __init__(self, methods: list[Method]):
-        self._methods = {m.name: m for m in methods}
-
-    def __getitem__(self, name: str) -> Method:
-        return self._methods[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._methods)
-
-    def __len__(self) -> int:
-        return len(self._methods)
-
-    def __repr__(self) -> str:
-        return f"METHODS({', '.join(self._methods)})"
-
-
-#: The default configuration of each method, by registry name.
-METHODS: Mapping[str, Method] = _Registry([
-    EncDecMethod(),
-    GDMethod(),
-    NTKMethod(),
-    HebbianMethod(name="hebbian", readout="raw"),
-    HebbianMethod(name="hebbian_ridge", readout="ridge"),
-    LookupMethod(),
-])
-
-
-def get_method(name: str) -> Method:
-    """The registered method called ``name``.
-
-    Raises
-    ------
-    InvalidInputError
-        For an unknown name; the message lists the registered names.
-    """
-    if not isinstance(name, str) or name not in METHODS:
-        raise InvalidInputError(f"method {name!r} is unknown; choose one of {', '.join(METHODS)}")
-    return METHODS[name]

@@ -8,8 +8,8 @@ gated MLP
     g(x) = D(σ(Gx + b_G) ⊙ (Ax + b_A)) + b_D
 
 (paper §1), written in the common safetensors format. Whether the MLP stores the fact set is
-not the method's verdict: :func:`numerics.recall.recall` decides, and
-:func:`numerics.capacity.capacity` searches the smallest width at which it does.
+not the method's verdict: :func:`numerics.strict_recall.recall` decides, and
+:func:`numerics.methods.capacity_search.capacity` searches the smallest width at which it does.
 
 Contract of :meth:`Method.build`:
 
@@ -53,7 +53,7 @@ __all__ = [
 
 class WidthTooSmallError(InvalidInputError):
     """The method cannot build any MLP at the requested hidden width (e.g. ``lookup`` below
-    one neuron per distinct key). :func:`numerics.capacity.capacity` records such a width as
+    one neuron per distinct key). :func:`numerics.methods.capacity_search.capacity` records such a width as
     "not reached" (recall 0.0) and searches on."""
 
 
@@ -119,8 +119,9 @@ class Method(Protocol):
 
     name: str
 
-    def build(self, factset: FactSet, hidden: int, *, seed: int,
-              device: str = "cpu") -> BuildResult: ...
+    def build(
+        self, factset: FactSet, hidden: int, *, seed: int, device: str = "cpu"
+    ) -> BuildResult: ...
 
     def initial_hidden(self, factset: FactSet) -> int:
         """First width the capacity search tries."""
@@ -134,7 +135,9 @@ class Method(Protocol):
 def check_build_args(method: str, factset: Any, hidden: Any, seed: Any) -> None:
     """Validate the arguments every ``build`` takes; raise :class:`InvalidInputError`."""
     if not isinstance(factset, FactSet):
-        raise InvalidInputError(f"{method}: factset must be a FactSet, got {type(factset).__name__}")
+        raise InvalidInputError(
+            f"{method}: factset must be a FactSet, got {type(factset).__name__}"
+        )
     if isinstance(hidden, bool) or not isinstance(hidden, (int, np.integer)) or hidden < 1:
         raise InvalidInputError(f"{method}: hidden must be an integer ≥ 1, got {hidden!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -146,7 +149,9 @@ def resolve_device(device: Any) -> torch.device:
     try:
         return torch.empty(0, device=device).device
     except (RuntimeError, TypeError, AssertionError) as exc:
-        raise InvalidInputError(f"device {device!r} is not an available torch device ({exc})") from None
+        raise InvalidInputError(
+            f"device {device!r} is not an available torch device ({exc})"
+        ) from None
 
 
 def distinct_keys(factset: FactSet) -> tuple[np.ndarray, np.ndarray]:
@@ -155,8 +160,9 @@ def distinct_keys(factset: FactSet) -> tuple[np.ndarray, np.ndarray]:
     Identical keys map to one value (:class:`FactSet` refuses anything else), so methods
     that spend a neuron or a row per key spend it per distinct key.
     """
-    _, first, inverse = np.unique(factset.keys + 0.0, axis=0, return_index=True,
-                                  return_inverse=True)
+    _, first, inverse = np.unique(
+        factset.keys + 0.0, axis=0, return_index=True, return_inverse=True
+    )
     order = np.argsort(first)
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)

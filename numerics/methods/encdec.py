@@ -1,4 +1,4 @@
-"""``encdec``: our encoder–decoder construction (:func:`numerics.construct.construct`) at a
+"""``encdec``: our encoder–decoder construction (:func:`numerics.construction.pipeline.construct`) at a
 given hidden width.
 
 The construction's MLP has ``h = m·r`` neurons: ``m`` code coordinates (the decoder's code
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numerics.construct import ConstructionConfig, construct
+from numerics.construction.pipeline import ConstructionConfig, construct
 from numerics.factset import FactSet
 from numerics.methods.base import (
     BuildResult,
@@ -61,7 +61,7 @@ def _key_geometry(factset: FactSet) -> tuple[int, int, bool]:
 
 
 def _group(slack: float, n_keys: int, rank: int) -> int:
-    return max(1, math.ceil((1.0 + slack) * n_keys / rank))    # the encoder's own formula
+    return max(1, math.ceil((1.0 + slack) * n_keys / rank))  # the encoder's own formula
 
 
 def encdec_layout(factset: FactSet, hidden: int) -> dict:
@@ -79,13 +79,18 @@ def encdec_layout(factset: FactSet, hidden: int) -> dict:
     if m < 1:
         raise WidthTooSmallError(
             f"encdec needs hidden ≥ r_min = {r_min} (⌈(1 + {MIN_SLACK})·{n_keys}/{rank}⌉ gate "
-            f"rows for {n_keys} distinct keys of rank {rank}), got {hidden}")
+            f"rows for {n_keys} distinct keys of rank {rank}), got {hidden}"
+        )
     r = hidden // m
     slack = max(0.0, (r - 0.5) * rank / n_keys - 1.0)
-    while _group(slack, n_keys, rank) > r:                  # rounding safety; r ≥ r_min holds
+    while _group(slack, n_keys, rank) > r:  # rounding safety; r ≥ r_min holds
         slack = max(0.0, slack - 0.25 * rank / n_keys)
-    return {"code_dim": m, "group_size": _group(slack, n_keys, rank), "slack": slack,
-            "min_group": r_min}
+    return {
+        "code_dim": m,
+        "group_size": _group(slack, n_keys, rank),
+        "slack": slack,
+        "min_group": r_min,
+    }
 
 
 @dataclass(frozen=True)
@@ -106,8 +111,9 @@ class EncDecMethod:
         n_keys, rank, _ = _key_geometry(factset)
         return factset.dim * _group(1.0, n_keys, rank)
 
-    def build(self, factset: FactSet, hidden: int, *, seed: int = 0,
-              device: str = "cpu") -> BuildResult:
+    def build(
+        self, factset: FactSet, hidden: int, *, seed: int = 0, device: str = "cpu"
+    ) -> BuildResult:
         """The construction at the layout :func:`encdec_layout` gives for ``hidden``.
 
         Raises
@@ -123,22 +129,33 @@ class EncDecMethod:
         check_build_args(self.name, factset, hidden, seed)
         device = str(resolve_device(device))
         layout = encdec_layout(factset, int(hidden))
-        config = ConstructionConfig(code_dim=layout["code_dim"], slack=layout["slack"],
-                                    seed=int(seed), device=device)
+        config = ConstructionConfig(
+            code_dim=layout["code_dim"], slack=layout["slack"], seed=int(seed), device=device
+        )
         try:
             built = construct(factset, config)
         except InvalidInputError as exc:
             # Arguments are valid by construction here, so this is the code dimension being
             # too small for the projected values (the construction's only remaining refusal).
-            raise WidthTooSmallError(f"encdec at hidden = {hidden} (code_dim = "
-                                     f"{layout['code_dim']}): {exc}") from None
+            raise WidthTooSmallError(
+                f"encdec at hidden = {hidden} (code_dim = {layout['code_dim']}): {exc}"
+            ) from None
         if built.hidden > hidden:
-            raise WidthTooSmallError(f"encdec built {built.hidden} neurons for hidden = {hidden} "
-                                     f"(layout {layout})")
-        info = {"requested_hidden": int(hidden), "seed": int(seed), "config": method_config(self),
-                **layout,
-                "recall_float64": built.recall.accuracy, "float32_ok": built.float32_ok,
-                "bf16_ok": built.bf16_ok, "rho_projected": built.rho_projected,
-                "construct_seconds": built.seconds, "dtype": "float64",
-                "activation": config.activation, "projection": config.projection}
+            raise WidthTooSmallError(
+                f"encdec built {built.hidden} neurons for hidden = {hidden} (layout {layout})"
+            )
+        info = {
+            "requested_hidden": int(hidden),
+            "seed": int(seed),
+            "config": method_config(self),
+            **layout,
+            "recall_float64": built.recall.accuracy,
+            "float32_ok": built.float32_ok,
+            "bf16_ok": built.bf16_ok,
+            "rho_projected": built.rho_projected,
+            "construct_seconds": built.seconds,
+            "dtype": "float64",
+            "activation": config.activation,
+            "projection": config.projection,
+        }
         return BuildResult(weights=built.weights, method=self.name, hidden=built.hidden, info=info)

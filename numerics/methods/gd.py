@@ -16,7 +16,7 @@ same initial weights for every learning rate), full batch, Adam, learning rate
 ``lr·½(1 + cos(π t/T))`` over ``T`` = :attr:`~GDMethod.epochs` (default 10 000) epochs, for
 each ``lr`` in :attr:`~GDMethod.lrs` (default 1e-2, 3e-3, 1e-3, in that order). A run stops
 at the first epoch whose weights store every fact (strict margins, checked from that epoch's
-logits and confirmed by :func:`numerics.recall.recall` in float32), after ``T`` epochs, or,
+logits and confirmed by :func:`numerics.strict_recall.recall` in float32), after ``T`` epochs, or,
 with :attr:`~GDMethod.patience` set, when the number of stored facts has not improved for
 that many epochs. ``select="first"`` (default) stops at the first learning rate that stores
 every fact (enough for a capacity search); ``"fastest"`` trains every learning rate and keeps
@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from numerics.factset import FactSet
 from numerics.methods.base import (
@@ -51,7 +51,7 @@ from numerics.methods.base import (
     resolve_device,
 )
 from numerics.mlp import ACTIVATIONS, GatedMLP, GatedMLPWeights
-from numerics.recall import recall
+from numerics.strict_recall import recall
 from theory.errors import InvalidInputError
 
 __all__ = ["GDMethod", "CPU_MAX_DIM", "CPU_MAX_FACTS"]
@@ -70,9 +70,14 @@ def _init(dim: int, hidden: int, seed: int, device: torch.device) -> dict[str, t
         bound = 1.0 / math.sqrt(fan_in)
         return ((torch.rand(*shape, generator=gen, dtype=torch.float32) * 2 - 1) * bound).to(device)
 
-    return {"gate": uniform(hidden, dim, fan_in=dim), "gate_bias": uniform(hidden, fan_in=dim),
-            "up": uniform(hidden, dim, fan_in=dim), "up_bias": uniform(hidden, fan_in=dim),
-            "down": uniform(dim, hidden, fan_in=hidden), "down_bias": uniform(dim, fan_in=hidden)}
+    return {
+        "gate": uniform(hidden, dim, fan_in=dim),
+        "gate_bias": uniform(hidden, fan_in=dim),
+        "up": uniform(hidden, dim, fan_in=dim),
+        "up_bias": uniform(hidden, fan_in=dim),
+        "down": uniform(dim, hidden, fan_in=hidden),
+        "down_bias": uniform(dim, fan_in=hidden),
+    }
 
 
 def _weights(params: dict[str, torch.Tensor], activation: str) -> GatedMLPWeights:
@@ -110,8 +115,13 @@ class GDMethod:
     threads: int | None = 1
 
     def __post_init__(self) -> None:
-        if not self.lrs or not all(isinstance(lr, (int, float)) and not isinstance(lr, bool)
-                                   and math.isfinite(lr) and lr > 0 for lr in self.lrs):
+        if not self.lrs or not all(
+            isinstance(lr, (int, float))
+            and not isinstance(lr, bool)
+            and math.isfinite(lr)
+            and lr > 0
+            for lr in self.lrs
+        ):
             raise InvalidInputError(f"gd: lrs must be positive finite numbers, got {self.lrs!r}")
         for name in ("epochs", "patience", "threads"):
             value = getattr(self, name)
@@ -119,12 +129,19 @@ class GDMethod:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"gd: {name} must be an integer ≥ 1, got {value!r}")
-        if not (isinstance(self.logit_scale, (int, float)) and math.isfinite(self.logit_scale)
-                and self.logit_scale > 0):
-            raise InvalidInputError(f"gd: logit_scale must be positive and finite, got {self.logit_scale!r}")
+        if not (
+            isinstance(self.logit_scale, (int, float))
+            and math.isfinite(self.logit_scale)
+            and self.logit_scale > 0
+        ):
+            raise InvalidInputError(
+                f"gd: logit_scale must be positive and finite, got {self.logit_scale!r}"
+            )
         ACTIVATIONS[self.activation]
         if self.select not in _SELECTIONS:
-            raise InvalidInputError(f"gd: select must be one of {list(_SELECTIONS)}, got {self.select!r}")
+            raise InvalidInputError(
+                f"gd: select must be one of {list(_SELECTIONS)}, got {self.select!r}"
+            )
 
     def initial_hidden(self, factset: FactSet) -> int:
         # About 4.6 parameters per fact (paper.md §5): 3hd + 2h + d ≈ 4.6 F.
@@ -142,10 +159,12 @@ class GDMethod:
             raise NeedsAcceleratorError(
                 f"gd at d = {factset.dim}, F = {factset.n_facts} is too slow on a CPU (limits "
                 f"d ≤ {CPU_MAX_DIM}, F ≤ {CPU_MAX_FACTS}); use device='cuda' or "
-                "GDMethod(allow_large_cpu=True)")
+                "GDMethod(allow_large_cpu=True)"
+            )
 
-    def build(self, factset: FactSet, hidden: int, *, seed: int = 0,
-              device: str = "cpu") -> BuildResult:
+    def build(
+        self, factset: FactSet, hidden: int, *, seed: int = 0, device: str = "cpu"
+    ) -> BuildResult:
         """Train at width ``hidden`` (module docstring); ``info["runs"]`` has one entry per
         learning rate tried (``lr``, ``epochs`` taken, ``reached``, ``stored`` facts,
         ``seconds``, ``stop``), ``info["lr"]``/``info["epochs"]`` describe the kept run.
@@ -167,8 +186,9 @@ class GDMethod:
             torch.set_num_threads(self.threads)
         try:
             for lr in self.lrs:
-                run, params = self._train(factset, keys, values, target, int(hidden), int(seed),
-                                          float(lr), dev)
+                run, params = self._train(
+                    factset, keys, values, target, int(hidden), int(seed), float(lr), dev
+                )
                 runs.append(run)
                 if best is None or _better(run, best[0]):
                     best = (run, params)
@@ -178,14 +198,24 @@ class GDMethod:
             torch.set_num_threads(saved_threads)
         run, params = best
         weights = _weights(params, self.activation)
-        info = {"requested_hidden": int(hidden), "seed": int(seed), "config": method_config(self),
-                "lr": run["lr"],
-                "epochs": run["epochs"], "reached": run["reached"], "runs": runs,
-                "logit_scale": self.logit_scale, "schedule_epochs": self.epochs,
-                "patience": self.patience, "select": self.select, "dtype": "float32",
-                "activation": self.activation, "device": str(dev),
-                "threads": torch.get_num_threads() if self.threads is None else self.threads,
-                "train_seconds": sum(r["seconds"] for r in runs)}
+        info = {
+            "requested_hidden": int(hidden),
+            "seed": int(seed),
+            "config": method_config(self),
+            "lr": run["lr"],
+            "epochs": run["epochs"],
+            "reached": run["reached"],
+            "runs": runs,
+            "logit_scale": self.logit_scale,
+            "schedule_epochs": self.epochs,
+            "patience": self.patience,
+            "select": self.select,
+            "dtype": "float32",
+            "activation": self.activation,
+            "device": str(dev),
+            "threads": torch.get_num_threads() if self.threads is None else self.threads,
+            "train_seconds": sum(r["seconds"] for r in runs),
+        }
         return BuildResult(weights=weights, method=self.name, hidden=weights.hidden, info=info)
 
     def _train(self, factset, keys, values, target, hidden, seed, lr, dev):
@@ -196,19 +226,26 @@ class GDMethod:
         act = ACTIVATIONS[self.activation]
         opt = _adam(list(params.values()), lr)
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, self.epochs) / self.epochs)))
+            opt, lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, self.epochs) / self.epochs))
+        )
         rows = torch.arange(keys.shape[0], device=dev)
         best_stored, since, stop, epoch = -1, 0, "epochs", self.epochs
         best_params = None
         for epoch in range(self.epochs + 1):
-            out = F.linear(act(F.linear(keys, params["gate"], params["gate_bias"]))
-                           * F.linear(keys, params["up"], params["up_bias"]),
-                           params["down"], params["down_bias"])
+            out = F.linear(
+                act(F.linear(keys, params["gate"], params["gate_bias"]))
+                * F.linear(keys, params["up"], params["up_bias"]),
+                params["down"],
+                params["down_bias"],
+            )
             logits = out @ values.T
             with torch.no_grad():
                 true = logits[rows, target]
-                rival = logits.index_put((rows, target), torch.tensor(-math.inf, device=dev)).amax(1) \
-                    if values.shape[0] > 1 else torch.full_like(true, -math.inf)
+                rival = (
+                    logits.index_put((rows, target), torch.tensor(-math.inf, device=dev)).amax(1)
+                    if values.shape[0] > 1
+                    else torch.full_like(true, -math.inf)
+                )
                 stored = int((true > rival).sum())
             if stored == keys.shape[0] and self._confirmed(factset, params, dev):
                 stop = "stored"
@@ -230,15 +267,24 @@ class GDMethod:
             sched.step()
         reached = stop == "stored"
         kept = {k: v.detach() for k, v in params.items()} if reached else best_params
-        run = {"lr": lr, "epochs": epoch, "reached": reached,
-               "stored": keys.shape[0] if reached else best_stored,
-               "seconds": time.perf_counter() - start, "stop": stop}
+        run = {
+            "lr": lr,
+            "epochs": epoch,
+            "reached": reached,
+            "stored": keys.shape[0] if reached else best_stored,
+            "seconds": time.perf_counter() - start,
+            "stop": stop,
+        }
         return run, kept
 
     def _confirmed(self, factset: FactSet, params, dev) -> bool:
-        mlp = GatedMLP(GatedMLPWeights(*(params[k].detach() for k in ("gate", "up", "down")),
-                                       activation=self.activation,
-                                       **{k: params[k].detach() for k in _NAMES[3:]}))
+        mlp = GatedMLP(
+            GatedMLPWeights(
+                *(params[k].detach() for k in ("gate", "up", "down")),
+                activation=self.activation,
+                **{k: params[k].detach() for k in _NAMES[3:]},
+            )
+        )
         return recall(mlp, factset, device=dev, dtype=torch.float32).accuracy == 1.0
 
 

@@ -38,7 +38,7 @@ from theory.errors import InvalidInputError, SolverError
 __all__ = ["HebbianMethod", "READOUTS"]
 
 READOUTS = ("raw", "ridge")
-_BLOCK_ENTRIES = 2**24   # entries of Φ computed at once (128 MiB in float64)
+_BLOCK_ENTRIES = 2**24  # entries of Φ computed at once (128 MiB in float64)
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,15 @@ class HebbianMethod:
 
     def __post_init__(self) -> None:
         if self.readout not in READOUTS:
-            raise InvalidInputError(f"hebbian: readout must be one of {list(READOUTS)}, got {self.readout!r}")
-        if not (isinstance(self.ridge, (int, float)) and math.isfinite(self.ridge) and self.ridge > 0):
-            raise InvalidInputError(f"hebbian: ridge must be positive and finite, got {self.ridge!r}")
+            raise InvalidInputError(
+                f"hebbian: readout must be one of {list(READOUTS)}, got {self.readout!r}"
+            )
+        if not (
+            isinstance(self.ridge, (int, float)) and math.isfinite(self.ridge) and self.ridge > 0
+        ):
+            raise InvalidInputError(
+                f"hebbian: ridge must be positive and finite, got {self.ridge!r}"
+            )
 
     def initial_hidden(self, factset: FactSet) -> int:
         return max(8, factset.n_facts // 2 if self.readout == "ridge" else 4 * factset.n_facts)
@@ -62,8 +68,9 @@ class HebbianMethod:
         # ridge interpolates at h ≥ F (when F ≤ d(d+1)/2); raw saturates in its cross-talk.
         return max(64, 2 * factset.n_facts if self.readout == "ridge" else 64 * factset.n_facts)
 
-    def build(self, factset: FactSet, hidden: int, *, seed: int = 0,
-              device: str = "cpu") -> BuildResult:
+    def build(
+        self, factset: FactSet, hidden: int, *, seed: int = 0, device: str = "cpu"
+    ) -> BuildResult:
         """The bilinear MLP at width ``hidden`` (float64).
 
         Raises
@@ -81,10 +88,11 @@ class HebbianMethod:
         a1 = (torch.randn(h, d, generator=gen, dtype=torch.float64) / key_rms).to(dev)
         keys = keys.to(dev)
         targets = torch.tensor(factset.values, dtype=torch.float64, device=dev)[
-            torch.tensor(factset.fact_map, device=dev)]                     # V_f (F×d)
+            torch.tensor(factset.fact_map, device=dev)
+        ]  # V_f (F×d)
 
         def phi(rows: slice, cols: slice = slice(None)) -> torch.Tensor:
-            k = keys[rows]                                                      # Φ[rows, cols]
+            k = keys[rows]  # Φ[rows, cols]
             return (k @ a0[cols].T) * (k @ a1[cols].T) / math.sqrt(h)
 
         # Blocks of at most 2^24 entries of Φ: key blocks (raw, primal), neuron blocks (kernel).
@@ -95,8 +103,8 @@ class HebbianMethod:
             down = sum(targets[b].T @ phi(b) for b in key_blocks) / n
         elif h <= n:
             form = "primal"
-            gram = sum(phi(b).T @ phi(b) for b in key_blocks)                   # ΦᵀΦ (h×h)
-            rhs = sum(targets[b].T @ phi(b) for b in key_blocks)                # V_fᵀΦ (d×h)
+            gram = sum(phi(b).T @ phi(b) for b in key_blocks)  # ΦᵀΦ (h×h)
+            rhs = sum(targets[b].T @ phi(b) for b in key_blocks)  # V_fᵀΦ (d×h)
             lam = self.ridge * float(torch.diagonal(gram).sum()) / h
             down = _solve_spd(gram, lam, rhs.T, "ΦᵀΦ + λI").T
         else:
@@ -106,14 +114,20 @@ class HebbianMethod:
             everyone = slice(None)
             gram = sum(phi(everyone, c) @ phi(everyone, c).T for c in neuron_blocks)  # ΦΦᵀ
             lam = self.ridge * float(torch.diagonal(gram).sum()) / h
-            alpha = _solve_spd(gram, lam, targets, "ΦΦᵀ + λI")                  # (F×d)
+            alpha = _solve_spd(gram, lam, targets, "ΦΦᵀ + λI")  # (F×d)
             del gram
             down = torch.cat([alpha.T @ phi(everyone, c) for c in neuron_blocks], dim=1)
-        weights = GatedMLPWeights(a0.cpu(), (a1 / math.sqrt(h)).cpu(), down.cpu().contiguous(),
-                                  activation="identity")
-        info = {"requested_hidden": h, "seed": int(seed), "config": method_config(self),
-                "readout": self.readout,
-                "form": form, "dtype": "float64"}
+        weights = GatedMLPWeights(
+            a0.cpu(), (a1 / math.sqrt(h)).cpu(), down.cpu().contiguous(), activation="identity"
+        )
+        info = {
+            "requested_hidden": h,
+            "seed": int(seed),
+            "config": method_config(self),
+            "readout": self.readout,
+            "form": form,
+            "dtype": "float64",
+        }
         if self.readout == "ridge":
             info.update(ridge=self.ridge, ridge_is="relative to tr(ΦᵀΦ)/h", lam=lam)
         return BuildResult(weights=weights, method=self.name, hidden=h, info=info)
@@ -124,6 +138,8 @@ def _solve_spd(matrix: torch.Tensor, lam: float, rhs: torch.Tensor, label: str) 
     shifted = matrix + lam * torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
     factor, info = torch.linalg.cholesky_ex(shifted)
     if int(info) != 0:
-        raise SolverError(f"hebbian ridge: {label} is not positive definite to working "
-                          f"precision (pivot {int(info)}); increase ridge")
+        raise SolverError(
+            f"hebbian ridge: {label} is not positive definite to working "
+            f"precision (pivot {int(info)}); increase ridge"
+        )
     return torch.cholesky_solve(rhs, factor)

@@ -1,7 +1,7 @@
 """``lookup``: one neuron per distinct key, switched on only at its key by a gate threshold.
 
 Neuron ``n`` belongs to the distinct key ``k_n`` and its value's separator ``u*`` (the
-optimal decoding direction of :func:`theory.decodability.decodability`):
+optimal decoding direction of :func:`theory.rho.decodability`):
 
 .. math::
 
@@ -45,25 +45,27 @@ from numerics.methods.base import (
     resolve_device,
 )
 from numerics.mlp import GatedMLPWeights
-from theory.decodability import decodability
+from theory.rho import decodability
 
 __all__ = ["LookupMethod"]
 
 
-_BLOCK = 2048   # gate rows scored against every key at once (block × F scores)
+_BLOCK = 2048  # gate rows scored against every key at once (block × F scores)
 
 
-def _own_and_rival(rows: np.ndarray, keys: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _own_and_rival(
+    rows: np.ndarray, keys: np.ndarray, index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """For each n in ``index``: w_n·k_n and max_{j≠n} w_n·k_j (−inf with one key), blocked."""
     own = np.empty(index.size)
     rival = np.empty(index.size)
     for start in range(0, index.size, _BLOCK):
-        block = index[start:start + _BLOCK]
+        block = index[start : start + _BLOCK]
         scores = rows[block] @ keys.T
         at = np.arange(block.size)
-        own[start:start + block.size] = scores[at, block]
+        own[start : start + block.size] = scores[at, block]
         scores[at, block] = -np.inf
-        rival[start:start + block.size] = scores.max(axis=1)
+        rival[start : start + block.size] = scores.max(axis=1)
     return own, rival
 
 
@@ -99,8 +101,9 @@ class LookupMethod:
     def default_max_hidden(self, factset: FactSet) -> int:
         return int(distinct_keys(factset)[0].size)
 
-    def build(self, factset: FactSet, hidden: int, *, seed: int = 0,
-              device: str = "cpu") -> BuildResult:
+    def build(
+        self, factset: FactSet, hidden: int, *, seed: int = 0, device: str = "cpu"
+    ) -> BuildResult:
         """The lookup MLP (deterministic: ``seed`` is accepted and unused).
 
         Raises
@@ -114,20 +117,33 @@ class LookupMethod:
         n = first.size
         if hidden < n:
             raise WidthTooSmallError(
-                f"lookup needs one neuron per distinct key: hidden must be ≥ {n}, got {hidden}")
+                f"lookup needs one neuron per distinct key: hidden must be ≥ {n}, got {hidden}"
+            )
         keys = factset.keys[first]
         targets = factset.fact_map[first]
         used = np.unique(targets)
         u_star = decodability(factset.values, indices=used).u_star
         rows, tau, s, separated = _gate_rows(keys)
         norms2 = np.sum(keys**2, axis=1)
-        scale = np.where((norms2 > 0) & (s > 0), 1.0 / np.where(norms2 > 0, norms2, 1.0)
-                         / np.where(s > 0, s, 1.0), 0.0)
+        scale = np.where(
+            (norms2 > 0) & (s > 0),
+            1.0 / np.where(norms2 > 0, norms2, 1.0) / np.where(s > 0, s, 1.0),
+            0.0,
+        )
         as_t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64)  # noqa: E731
         weights = GatedMLPWeights(
-            gate=as_t(rows), up=as_t(keys * scale[:, None]), down=as_t(u_star[targets].T),
-            activation="relu", gate_bias=as_t(-tau))
-        info = {"requested_hidden": int(hidden), "seed": int(seed), "config": method_config(self),
-                "distinct_keys": int(n),
-                "separator_gates": separated, "dtype": "float64"}
+            gate=as_t(rows),
+            up=as_t(keys * scale[:, None]),
+            down=as_t(u_star[targets].T),
+            activation="relu",
+            gate_bias=as_t(-tau),
+        )
+        info = {
+            "requested_hidden": int(hidden),
+            "seed": int(seed),
+            "config": method_config(self),
+            "distinct_keys": int(n),
+            "separator_gates": separated,
+            "dtype": "float64",
+        }
         return BuildResult(weights=weights, method=self.name, hidden=weights.hidden, info=info)

@@ -49,7 +49,7 @@ __all__ = ["NTKMethod", "hermite_coefficient"]
 
 #: |c_k(σ)| below this counts as zero (the quadrature is accurate to ≈ 1e-12).
 _ZERO_COEFFICIENT = 1e-8
-_BLOCK_ENTRIES = 2**24   # keys × neurons per block when A is accumulated (128 MiB)
+_BLOCK_ENTRIES = 2**24  # keys × neurons per block when A is accumulated (128 MiB)
 #: Widest default search width: the cross-talk floor is reached far below at every F tried.
 _MAX_DEFAULT_HIDDEN = 2**17
 
@@ -82,8 +82,10 @@ def hermite_coefficient(activation: str, degree: int) -> float:
         t = torch.tensor([z], dtype=torch.float64)
         return float(act(t)[0] * _hermite(t, degree)[0]) * norm * math.exp(-z * z / 2)
 
-    total = sum(integrate.quad(integrand, a, b, epsabs=1e-13, limit=200)[0]
-                for a, b in ((-np.inf, 0.0), (0.0, np.inf)))
+    total = sum(
+        integrate.quad(integrand, a, b, epsabs=1e-13, limit=200)[0]
+        for a, b in ((-np.inf, 0.0), (0.0, np.inf))
+    )
     return total / math.sqrt(2 * math.pi) / norm
 
 
@@ -110,7 +112,8 @@ class NTKMethod:
             raise InvalidInputError(
                 f"ntk: σ = {self.activation} has no degree-{self.degree} Hermite component "
                 "(c_k(σ) = 0), so the construction carries no signal; use relu or silu with "
-                "degree 1")
+                "degree 1"
+            )
 
     def initial_hidden(self, factset: FactSet) -> int:
         return max(8, 4 * factset.n_facts)
@@ -120,8 +123,9 @@ class NTKMethod:
         # beyond it no width helps, so the search stops at 64 F (at most 2^17).
         return max(64, min(64 * factset.n_facts, _MAX_DEFAULT_HIDDEN))
 
-    def build(self, factset: FactSet, hidden: int, *, seed: int = 0,
-              device: str = "cpu") -> BuildResult:
+    def build(
+        self, factset: FactSet, hidden: int, *, seed: int = 0, device: str = "cpu"
+    ) -> BuildResult:
         """The construction at width ``hidden`` (float64; memory ``O(hd + chunk·h)``)."""
         check_build_args(self.name, factset, hidden, seed)
         dev = resolve_device(device)
@@ -138,14 +142,19 @@ class NTKMethod:
         up = torch.zeros(h, d, dtype=torch.float64, device=dev)
         chunk = max(1, _BLOCK_ENTRIES // h)
         for start in range(0, factset.n_facts, chunk):
-            k = keys[start:start + chunk]
-            phi = _hermite(k @ gate.T, self.degree)                        # (c, h)
-            c = values[fact_map[start:start + chunk]] @ down               # (c, h)
+            k = keys[start : start + chunk]
+            phi = _hermite(k @ gate.T, self.degree)  # (c, h)
+            c = values[fact_map[start : start + chunk]] @ down  # (c, h)
             up += (phi * c).T @ k
         up /= h
         weights = GatedMLPWeights(gate.cpu(), up.cpu(), down.cpu(), activation=self.activation)
-        info = {"requested_hidden": h, "seed": int(seed), "config": method_config(self),
-                "activation": self.activation,
-                "degree": self.degree, "hermite_coefficient":
-                hermite_coefficient(self.activation, self.degree), "dtype": "float64"}
+        info = {
+            "requested_hidden": h,
+            "seed": int(seed),
+            "config": method_config(self),
+            "activation": self.activation,
+            "degree": self.degree,
+            "hermite_coefficient": hermite_coefficient(self.activation, self.degree),
+            "dtype": "float64",
+        }
         return BuildResult(weights=weights, method=self.name, hidden=h, info=info)

@@ -6,7 +6,7 @@ file (TOML, read with :mod:`tomllib`, or JSON) has these fields; any other field
 ==================  =========================================================================
 ``name``            id of the sweep (default: the file's stem)
 ``methods``         list of method names (:data:`numerics.methods.METHODS`)
-``families``        list of tables: ``name`` (:data:`numerics.families.EMBEDDING_FAMILIES`),
+``families``        list of tables: ``name`` (:data:`numerics.embeddings.families.EMBEDDING_FAMILIES`),
                     optional ``tied`` and ``fact_map`` overriding the top-level ones, and the
                     family's options; an option given as a list is swept (one variant each)
 ``dims``            list of embedding dimensions d
@@ -21,7 +21,7 @@ file (TOML, read with :mod:`tomllib`, or JSON) has these fields; any other field
                     configuration (fields of its dataclass, e.g. ``gd = {epochs = 4000,
                     lrs = [0.01]}``); lists become tuples
 ``rel_precision``   relative precision of the width search (default 0.05)
-``dtype``           ``float32`` (default) or ``float64``: the dtype recall is checked in
+``dtype``           ``float32`` (default), ``float64`` or ``bfloat16``: the dtype recall is checked in
 ``device``          default ``cpu``
 ==================  =========================================================================
 
@@ -39,17 +39,36 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from numerics.families import EMBEDDING_FAMILIES
+from numerics.dtypes import DTYPE_NAMES
+from numerics.embeddings.families import EMBEDDING_FAMILIES
 from theory.errors import InvalidInputError
 
-__all__ = ["FamilyVariant", "Point", "SweepConfig", "configured_method", "load_sweep_config",
-           "parse_sweep_config"]
+__all__ = [
+    "FamilyVariant",
+    "Point",
+    "SweepConfig",
+    "configured_method",
+    "load_sweep_config",
+    "parse_sweep_config",
+]
 
-_TOP_FIELDS = ("name", "methods", "families", "dims", "facts", "seeds", "fact_map", "tied",
-               "values_fraction", "max_hidden", "method_options", "rel_precision", "dtype",
-               "device")
+_TOP_FIELDS = (
+    "name",
+    "methods",
+    "families",
+    "dims",
+    "facts",
+    "seeds",
+    "fact_map",
+    "tied",
+    "values_fraction",
+    "max_hidden",
+    "method_options",
+    "rel_precision",
+    "dtype",
+    "device",
+)
 _FAMILY_FIELDS = ("name", "tied", "fact_map")
-_DTYPES = ("float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -66,8 +85,7 @@ class FamilyVariant:
         """Short id for plots and tables: the name, tied or not, the family's defining
         parameters (beta, kappa, rank, layer) and every other option not at its default."""
         spec = EMBEDDING_FAMILIES[self.name].options
-        changed = [f"{k}={v}" for k, v in self.options
-                   if spec[k].labelled or v != spec[k].default]
+        changed = [f"{k}={v}" for k, v in self.options if spec[k].labelled or v != spec[k].default]
         tie = "tied" if self.tied else "untied"
         return f"{self.name}({', '.join([tie, *changed])})"
 
@@ -95,8 +113,9 @@ class Point:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["family_options"] = dict(self.family_options)
-        out["method_options"] = {k: list(v) if isinstance(v, tuple) else v
-                                 for k, v in self.method_options}
+        out["method_options"] = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in self.method_options
+        }
         return out
 
     @property
@@ -108,15 +127,36 @@ class Point:
     def factset_key(self) -> str:
         """Canonical JSON of the fields that determine the fact set (shared across methods)."""
         d = self.as_dict()
-        return json.dumps({k: d[k] for k in ("family", "family_options", "dim", "n_facts",
-                                             "n_values", "seed", "fact_map", "tied")},
-                          sort_keys=True, separators=(",", ":"))
+        return json.dumps(
+            {
+                k: d[k]
+                for k in (
+                    "family",
+                    "family_options",
+                    "dim",
+                    "n_facts",
+                    "n_values",
+                    "seed",
+                    "fact_map",
+                    "tied",
+                )
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
 
     def factset_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`numerics.families.family_factset` for this point."""
-        return {"family": self.family, "options": dict(self.family_options), "dim": self.dim,
-                "n_facts": self.n_facts, "n_values": self.n_values, "seed": self.seed,
-                "fact_map": self.fact_map, "tied": self.tied}
+        """Keyword arguments of :func:`numerics.embeddings.families.family_factset` for this point."""
+        return {
+            "family": self.family,
+            "options": dict(self.family_options),
+            "dim": self.dim,
+            "n_facts": self.n_facts,
+            "n_values": self.n_values,
+            "seed": self.seed,
+            "fact_map": self.fact_map,
+            "tied": self.tied,
+        }
 
 
 @dataclass(frozen=True)
@@ -155,29 +195,52 @@ class SweepConfig:
             for n_facts, seed, method in product(self.n_facts_for(dim), self.seeds, self.methods):
                 random_map = family.fact_map == "random" and not family.tied
                 n_values = max(1, round(self.values_fraction * n_facts)) if random_map else n_facts
-                out.append(Point(method=method,
-                                 method_options=dict(self.method_options).get(method, ()),
-                                 family=family.name,
-                                 family_options=family.options, family_label=family.label,
-                                 dim=dim, n_facts=n_facts, n_values=n_values, seed=seed,
-                                 fact_map=family.fact_map, tied=family.tied,
-                                 max_hidden=self.max_hidden_for(method),
-                                 rel_precision=self.rel_precision, dtype=self.dtype,
-                                 device=self.device))
+                out.append(
+                    Point(
+                        method=method,
+                        method_options=dict(self.method_options).get(method, ()),
+                        family=family.name,
+                        family_options=family.options,
+                        family_label=family.label,
+                        dim=dim,
+                        n_facts=n_facts,
+                        n_values=n_values,
+                        seed=seed,
+                        fact_map=family.fact_map,
+                        tied=family.tied,
+                        max_hidden=self.max_hidden_for(method),
+                        rel_precision=self.rel_precision,
+                        dtype=self.dtype,
+                        device=self.device,
+                    )
+                )
         return tuple(out)
 
     def describe(self) -> dict[str, Any]:
         """The resolved grid as JSON-ready data (what ``factmlp sweep --show`` prints)."""
         return {
-            "name": self.name, "source": self.source, "methods": list(self.methods),
-            "families": [{"label": f.label, "name": f.name, "options": dict(f.options),
-                          "tied": f.tied, "fact_map": f.fact_map} for f in self.families],
+            "name": self.name,
+            "source": self.source,
+            "methods": list(self.methods),
+            "families": [
+                {
+                    "label": f.label,
+                    "name": f.name,
+                    "options": dict(f.options),
+                    "tied": f.tied,
+                    "fact_map": f.fact_map,
+                }
+                for f in self.families
+            ],
             "dims": list(self.dims),
             "facts": {d: list(self.n_facts_for(d)) for d in self.dims},
-            "seeds": list(self.seeds), "values_fraction": self.values_fraction,
+            "seeds": list(self.seeds),
+            "values_fraction": self.values_fraction,
             "max_hidden": {m: self.max_hidden_for(m) for m in self.methods},
             "method_options": {m: dict(o) for m, o in self.method_options},
-            "rel_precision": self.rel_precision, "dtype": self.dtype, "device": self.device,
+            "rel_precision": self.rel_precision,
+            "dtype": self.dtype,
+            "device": self.device,
             "n_points": len(self.points),
         }
 
@@ -208,8 +271,9 @@ def _names(raw, name: str, where: str, allowed) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def _family_variants(raw, where: str, default_tied: bool, default_map: str | None
-                     ) -> list[FamilyVariant]:
+def _family_variants(
+    raw, where: str, default_tied: bool, default_map: str | None
+) -> list[FamilyVariant]:
     if not isinstance(raw, list) or not raw:
         raise _fail(where, f"families must be a non-empty list of tables, got {raw!r}")
     variants: list[FamilyVariant] = []
@@ -219,25 +283,33 @@ def _family_variants(raw, where: str, default_tied: bool, default_map: str | Non
             raise InvalidInputError(f"sweep config {here} must be a table with a 'name'")
         name = entry["name"]
         if name not in EMBEDDING_FAMILIES:
-            raise InvalidInputError(f"sweep config {here}: family {name!r} is unknown; "
-                                    f"choose from {sorted(EMBEDDING_FAMILIES)}")
+            raise InvalidInputError(
+                f"sweep config {here}: family {name!r} is unknown; "
+                f"choose from {sorted(EMBEDDING_FAMILIES)}"
+            )
         family = EMBEDDING_FAMILIES[name]
         unknown = sorted(set(entry) - set(_FAMILY_FIELDS) - set(family.options))
         if unknown:
             raise InvalidInputError(
                 f"sweep config {here} ({name}): unknown field(s) {unknown}; allowed: "
-                f"{sorted(set(_FAMILY_FIELDS) | set(family.options))}")
+                f"{sorted(set(_FAMILY_FIELDS) | set(family.options))}"
+            )
         tied = entry.get("tied", default_tied if family.tieable else False)
         if not isinstance(tied, bool):
-            raise InvalidInputError(f"sweep config {here}: tied must be true or false, got {tied!r}")
+            raise InvalidInputError(
+                f"sweep config {here}: tied must be true or false, got {tied!r}"
+            )
         if tied and not family.tieable:
             raise InvalidInputError(f"sweep config {here}: family {name!r} cannot be tied")
         fact_map = entry.get("fact_map", family.default_fact_map or default_map or "bijection")
         if fact_map not in family.fact_maps:
-            raise InvalidInputError(f"sweep config {here}: fact_map {fact_map!r} is not offered "
-                                    f"by {name!r}; choose one of {list(family.fact_maps)}")
-        swept = {k: (v if isinstance(v, list) else [v]) for k, v in entry.items()
-                 if k in family.options}
+            raise InvalidInputError(
+                f"sweep config {here}: fact_map {fact_map!r} is not offered "
+                f"by {name!r}; choose one of {list(family.fact_maps)}"
+            )
+        swept = {
+            k: (v if isinstance(v, list) else [v]) for k, v in entry.items() if k in family.options
+        }
         for k, values in swept.items():
             if not values:
                 raise InvalidInputError(f"sweep config {here}: option {k!r} is an empty list")
@@ -263,20 +335,26 @@ def _method_options(raw, methods: tuple[str, ...], where: str) -> tuple:
     out = []
     for method, options in sorted(raw.items()):
         if method not in methods:
-            raise _fail(where, f"method_options names {method!r}, which is not a method of "
-                               f"this sweep ({sorted(methods)})")
+            raise _fail(
+                where,
+                f"method_options names {method!r}, which is not a method of "
+                f"this sweep ({sorted(methods)})",
+            )
         if not isinstance(options, Mapping):
             raise _fail(where, f"method_options.{method} must be a table, got {options!r}")
-        frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                              for k, v in options.items()))
+        frozen = tuple(
+            sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items())
+        )
         base = get_method(method)
         if not dataclasses.is_dataclass(base):
             raise _fail(where, f"method {method!r} takes no options")
         allowed = {f.name for f in dataclasses.fields(base)} - {"name"}
         unknown = sorted(set(options) - allowed)
         if unknown:
-            raise _fail(where, f"method_options.{method}: unknown field(s) {unknown}; "
-                               f"allowed: {sorted(allowed)}")
+            raise _fail(
+                where,
+                f"method_options.{method}: unknown field(s) {unknown}; allowed: {sorted(allowed)}",
+            )
         try:
             dataclasses.replace(base, **dict(frozen))
         except InvalidInputError as exc:
@@ -296,8 +374,12 @@ def configured_method(point: Point):
 
 
 def _number(raw, name: str, where: str, low: float, high: float) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) \
-            or not low < raw <= high:
+    if (
+        isinstance(raw, bool)
+        or not isinstance(raw, (int, float))
+        or not math.isfinite(raw)
+        or not low < raw <= high
+    ):
         raise _fail(where, f"{name} must be a number in ({low}, {high}], got {raw!r}")
     return float(raw)
 
@@ -335,13 +417,16 @@ def parse_sweep_config(data: Mapping[str, Any], *, source: str = "<dict>") -> Sw
     raw_facts = data["facts"]
     if isinstance(raw_facts, Mapping):
         if set(raw_facts) != {"fractions"}:
-            raise _fail(source, f"facts as a table takes exactly one field 'fractions', got "
-                                f"{sorted(raw_facts)}")
+            raise _fail(
+                source,
+                f"facts as a table takes exactly one field 'fractions', got {sorted(raw_facts)}",
+            )
         raw = raw_facts["fractions"]
         if not isinstance(raw, list) or not raw:
             raise _fail(source, "facts.fractions must be a non-empty list of numbers")
-        fractions = tuple(_number(x, f"facts.fractions[{i}]", source, 0.0, math.inf)
-                          for i, x in enumerate(raw))
+        fractions = tuple(
+            _number(x, f"facts.fractions[{i}]", source, 0.0, math.inf) for i, x in enumerate(raw)
+        )
     else:
         facts = _int_list(raw_facts, "facts", source, low=1)
     max_hidden = data.get("max_hidden")
@@ -351,8 +436,11 @@ def parse_sweep_config(data: Mapping[str, Any], *, source: str = "<dict>") -> Sw
     elif isinstance(max_hidden, Mapping):
         bad = sorted(set(max_hidden) - set(methods) - {"default"})
         if bad:
-            raise _fail(source, f"max_hidden names {bad}, which are not methods of this sweep "
-                                f"(allowed: {sorted(methods)} and 'default')")
+            raise _fail(
+                source,
+                f"max_hidden names {bad}, which are not methods of this sweep "
+                f"(allowed: {sorted(methods)} and 'default')",
+            )
         for k, v in max_hidden.items():
             _int_list([v], f"max_hidden.{k}", source, low=1)
         hidden_table = tuple(sorted(max_hidden.items()))
@@ -361,21 +449,29 @@ def parse_sweep_config(data: Mapping[str, Any], *, source: str = "<dict>") -> Sw
         hidden_table = (("default", max_hidden),)
     method_options = _method_options(data.get("method_options", {}), methods, source)
     dtype = data.get("dtype", "float32")
-    if dtype not in _DTYPES:
-        raise _fail(source, f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
+    if dtype not in DTYPE_NAMES:
+        raise _fail(source, f"dtype must be one of {list(DTYPE_NAMES)}, got {dtype!r}")
     device = data.get("device", "cpu")
     if not isinstance(device, str) or not device:
         raise _fail(source, f"device must be a string such as 'cpu' or 'cuda', got {device!r}")
     return SweepConfig(
-        name=name, methods=methods,
+        name=name,
+        methods=methods,
         families=tuple(_family_variants(data["families"], source, tied, fact_map)),
-        dims=_int_list(data["dims"], "dims", source, low=1), facts=facts, fractions=fractions,
+        dims=_int_list(data["dims"], "dims", source, low=1),
+        facts=facts,
+        fractions=fractions,
         seeds=_int_list(data.get("seeds", [0]), "seeds", source, low=0),
-        values_fraction=_number(data.get("values_fraction", 1.0), "values_fraction", source,
-                                0.0, 1.0),
-        max_hidden=hidden_table, method_options=method_options,
+        values_fraction=_number(
+            data.get("values_fraction", 1.0), "values_fraction", source, 0.0, 1.0
+        ),
+        max_hidden=hidden_table,
+        method_options=method_options,
         rel_precision=_number(data.get("rel_precision", 0.05), "rel_precision", source, 0.0, 1.0),
-        dtype=dtype, device=device, source=source)
+        dtype=dtype,
+        device=device,
+        source=source,
+    )
 
 
 def load_sweep_config(path) -> SweepConfig:

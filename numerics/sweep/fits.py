@@ -37,8 +37,17 @@ import numpy as np
 
 from theory.errors import InvalidInputError
 
-__all__ = ["LinearFit", "least_squares", "method_label", "reached_rows", "scaling_fits", "rho_fits",
-           "cost_table", "method_ratios", "reach_ceilings"]
+__all__ = [
+    "LinearFit",
+    "least_squares",
+    "method_label",
+    "reached_rows",
+    "scaling_fits",
+    "rho_fits",
+    "cost_table",
+    "method_ratios",
+    "reach_ceilings",
+]
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,9 @@ def least_squares(columns: Sequence[Sequence[float]], y: Sequence[float]) -> Lin
         raise InvalidInputError("least_squares: every column must have one entry per point")
     x = np.column_stack([np.ones_like(y)] + cols)
     if y.size < x.shape[1]:
-        raise InvalidInputError(f"least_squares: {y.size} point(s) cannot fix {x.shape[1]} coefficients")
+        raise InvalidInputError(
+            f"least_squares: {y.size} point(s) cannot fix {x.shape[1]} coefficients"
+        )
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise InvalidInputError("least_squares: every value must be finite")
     for k in range(1, x.shape[1]):
@@ -83,7 +94,7 @@ def least_squares(columns: Sequence[Sequence[float]], y: Sequence[float]) -> Lin
     beta, *_ = np.linalg.lstsq(x, y, rcond=None)
     residual = y - x @ beta
     total = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - float((residual ** 2).sum()) / total if total > 0 else 1.0
+    r2 = 1.0 - float((residual**2).sum()) / total if total > 0 else 1.0
     return LinearFit(tuple(float(b) for b in beta), r2, int(y.size))
 
 
@@ -96,15 +107,20 @@ def method_label(row: Mapping[str, Any]) -> str:
     options = row.get("method_options") or {}
     if not options:
         return str(row["method"])
-    shown = [f"{k}={'/'.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
-             for k, v in sorted(options.items())]
+    shown = [
+        f"{k}={'/'.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+        for k, v in sorted(options.items())
+    ]
     return f"{row['method']}({', '.join(shown)})"
 
 
 def reached_rows(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The rows with status ``ok`` that reached 100% recall (positive params)."""
-    return [r for r in rows if r.get("status") == "ok" and r.get("reached")
-            and (r.get("params") or 0) > 0]
+    return [
+        r
+        for r in rows
+        if r.get("status") == "ok" and r.get("reached") and (r.get("params") or 0) > 0
+    ]
 
 
 def _fit_or_none(columns, y) -> LinearFit | None:
@@ -136,12 +152,22 @@ def scaling_fits(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if fit is None:
             continue
         per_fact = _fit_or_none([log_f], log_w - log_f)
-        out.append({"family": family, "method": method, "dim": dim, "n": fit.n,
-                    "slope_params": fit.coefficients[1],
-                    "slope_params_per_fact": per_fact.coefficients[1], "r2": fit.r2,
-                    "f_range": [int(min(m["n_facts"] for m in members)),
-                                int(max(m["n_facts"] for m in members))],
-                    "mean_params_per_fact": float(np.mean([m["params_per_fact"] for m in members]))})
+        out.append(
+            {
+                "family": family,
+                "method": method,
+                "dim": dim,
+                "n": fit.n,
+                "slope_params": fit.coefficients[1],
+                "slope_params_per_fact": per_fact.coefficients[1],
+                "r2": fit.r2,
+                "f_range": [
+                    int(min(m["n_facts"] for m in members)),
+                    int(max(m["n_facts"] for m in members)),
+                ],
+                "mean_params_per_fact": float(np.mean([m["params_per_fact"] for m in members])),
+            }
+        )
     return out
 
 
@@ -170,11 +196,19 @@ def rho_fits(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             full, base = _fit_or_none([log_f, log_rho], log_w), _fit_or_none([log_f], log_w)
             if full is None or base is None:
                 continue
-            out.append({"method": method, "rho_stat": stat, "n": full.n,
-                        "families": sorted({m["family_label"] for m in usable}),
-                        "exponent_facts": full.coefficients[1],
-                        "exponent_rho": full.coefficients[2], "r2": full.r2,
-                        "r2_facts_only": base.r2, "r2_gain": full.r2 - base.r2})
+            out.append(
+                {
+                    "method": method,
+                    "rho_stat": stat,
+                    "n": full.n,
+                    "families": sorted({m["family_label"] for m in usable}),
+                    "exponent_facts": full.coefficients[1],
+                    "exponent_rho": full.coefficients[2],
+                    "r2": full.r2,
+                    "r2_facts_only": base.r2,
+                    "r2_gain": full.r2 - base.r2,
+                }
+            )
     return out
 
 
@@ -195,18 +229,28 @@ def cost_table(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         done = [m for m in members if m["status"] == "ok"]
         hit = reached_rows(members)
         ppf = [m["params_per_fact"] for m in hit]
-        line = {"family": family, "method": method, "dim": dim, "n_facts": n_facts,
-                "fraction_of_d2": n_facts / dim**2, "seeds": len(members), "ran": len(done),
-                "reached": len(hit),
-                "skipped": sum(m["status"] == "skipped" for m in members),
-                "errors": sum(m["status"] == "error" for m in members),
-                "params_per_fact": float(np.mean(ppf)) if ppf else None,
-                "params_per_fact_min": float(np.min(ppf)) if ppf else None,
-                "params_per_fact_max": float(np.max(ppf)) if ppf else None,
-                "bits_per_param": float(np.mean([m["bits_per_param"] for m in hit])) if hit else None,
-                "best_recall": max((m["recall"] for m in done if m["recall"] is not None), default=None),
-                "rho": float(np.mean([m["rho"] for m in members if m.get("rho") is not None]))
-                if any(m.get("rho") is not None for m in members) else None}
+        line = {
+            "family": family,
+            "method": method,
+            "dim": dim,
+            "n_facts": n_facts,
+            "fraction_of_d2": n_facts / dim**2,
+            "seeds": len(members),
+            "ran": len(done),
+            "reached": len(hit),
+            "skipped": sum(m["status"] == "skipped" for m in members),
+            "errors": sum(m["status"] == "error" for m in members),
+            "params_per_fact": float(np.mean(ppf)) if ppf else None,
+            "params_per_fact_min": float(np.min(ppf)) if ppf else None,
+            "params_per_fact_max": float(np.max(ppf)) if ppf else None,
+            "bits_per_param": float(np.mean([m["bits_per_param"] for m in hit])) if hit else None,
+            "best_recall": max(
+                (m["recall"] for m in done if m["recall"] is not None), default=None
+            ),
+            "rho": float(np.mean([m["rho"] for m in members if m.get("rho") is not None]))
+            if any(m.get("rho") is not None for m in members)
+            else None,
+        }
         reasons = sorted({m["reason"] for m in members if m["status"] != "ok" and m.get("reason")})
         if reasons:
             line["reason"] = reasons[0]
@@ -214,23 +258,35 @@ def cost_table(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def method_ratios(rows: Iterable[Mapping[str, Any]], numerator: str, denominator: str
-                  ) -> list[dict[str, Any]]:
+def method_ratios(
+    rows: Iterable[Mapping[str, Any]], numerator: str, denominator: str
+) -> list[dict[str, Any]]:
     """Params of ``numerator`` over params of ``denominator`` (method labels,
     :func:`method_label`) on the same fact set (same family, d, F and seed; both reached),
     summarised per (family, d, F): mean, min, max."""
     hit = reached_rows(rows)
-    by_point = {(r["family_label"], r["dim"], r["n_facts"], r["seed"], method_label(r)): r
-                for r in hit}
+    by_point = {
+        (r["family_label"], r["dim"], r["n_facts"], r["seed"], method_label(r)): r for r in hit
+    }
     pairs: dict[tuple, list] = defaultdict(list)
     for (family, dim, n_facts, seed, method), r in by_point.items():
         other = by_point.get((family, dim, n_facts, seed, denominator))
         if method == numerator and other is not None:
             pairs[(family, dim, n_facts)].append(r["params"] / other["params"])
-    return [{"family": family, "dim": dim, "n_facts": n_facts, "numerator": numerator,
-             "denominator": denominator, "seeds": len(ratios), "ratio": float(np.mean(ratios)),
-             "ratio_min": float(np.min(ratios)), "ratio_max": float(np.max(ratios))}
-            for (family, dim, n_facts), ratios in sorted(pairs.items(), key=lambda kv: str(kv[0]))]
+    return [
+        {
+            "family": family,
+            "dim": dim,
+            "n_facts": n_facts,
+            "numerator": numerator,
+            "denominator": denominator,
+            "seeds": len(ratios),
+            "ratio": float(np.mean(ratios)),
+            "ratio_min": float(np.min(ratios)),
+            "ratio_max": float(np.max(ratios)),
+        }
+        for (family, dim, n_facts), ratios in sorted(pairs.items(), key=lambda kv: str(kv[0]))
+    ]
 
 
 def reach_ceilings(rows: Iterable[Mapping[str, Any]], method: str) -> list[dict[str, Any]]:
@@ -244,11 +300,20 @@ def reach_ceilings(rows: Iterable[Mapping[str, Any]], method: str) -> list[dict[
         by_f = _grouped(members, ("n_facts",))
         all_reached = [f for (f,), ms in by_f.items() if all(m["reached"] for m in ms)]
         some_failed = [f for (f,), ms in by_f.items() if not all(m["reached"] for m in ms)]
-        last = max((f for f in all_reached if not some_failed or f < min(some_failed)), default=None)
+        last = max(
+            (f for f in all_reached if not some_failed or f < min(some_failed)), default=None
+        )
         first = min(some_failed, default=None)
-        out.append({"family": family, "method": method, "dim": dim, "last_reached": last,
-                    "first_failed": first,
-                    "last_reached_fraction": last / dim**2 if last else None,
-                    "first_failed_fraction": first / dim**2 if first else None,
-                    "tried": sorted(f for (f,) in by_f)})
+        out.append(
+            {
+                "family": family,
+                "method": method,
+                "dim": dim,
+                "last_reached": last,
+                "first_failed": first,
+                "last_reached_fraction": last / dim**2 if last else None,
+                "first_failed_fraction": first / dim**2 if first else None,
+                "tried": sorted(f for (f,) in by_f),
+            }
+        )
     return out

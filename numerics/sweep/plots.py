@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from numerics.plotting import pyplot, save_figure
 from numerics.sweep.fits import method_label, reached_rows, rho_fits, scaling_fits
 from numerics.sweep.store import SweepStore
 
@@ -27,21 +28,12 @@ __all__ = ["plot_sweep"]
 _MARKERS = "osD^v<>ph*"
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9=.-]+", "_", label).strip("_")
 
 
 def _colours(methods):
-    plt = _pyplot()
+    plt = pyplot()
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     return {m: cycle[i % len(cycle)] for i, m in enumerate(sorted(methods))}
 
@@ -53,66 +45,99 @@ def _fit_line(ax, members, fit, column: str, colour, style: str, label: str | No
     log_w = np.log([r["params"] for r in members])
     log_f = np.log([r["n_facts"] for r in members])
     intercept = float(np.mean(log_w - slope * log_f))
-    ys = np.exp(intercept) * fs ** slope / (fs if column == "params_per_fact" else 1)
+    ys = np.exp(intercept) * fs**slope / (fs if column == "params_per_fact" else 1)
     ax.plot(fs, ys, style, color=colour, lw=1, label=label)
 
 
 def _facts_figure(label: str, rows, fits, colours, path: Path) -> None:
     """Markers per d; a line per (method, d) fit; the legend gives each method's slopes."""
-    plt = _pyplot()
+    plt = pyplot()
     dims = sorted({r["dim"] for r in rows})
     styles = ("-", "--", ":", "-.")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
-    for ax, column, title in ((axes[0], "params_per_fact", "parameters per fact"),
-                              (axes[1], "params", "parameters W")):
+    for ax, column, title in (
+        (axes[0], "params_per_fact", "parameters per fact"),
+        (axes[1], "params", "parameters W"),
+    ):
         offset = 1 if column == "params_per_fact" else 0
         for method in sorted({method_label(r) for r in rows}):
             mine = [r for r in rows if method_label(r) == method]
             mine_fits = {f["dim"]: f for f in fits if f["method"] == method}
-            slopes = ", ".join(f"d={d}: {mine_fits[d]['slope_params'] - offset:.2f}"
-                               for d in dims if d in mine_fits)
+            slopes = ", ".join(
+                f"d={d}: {mine_fits[d]['slope_params'] - offset:.2f}"
+                for d in dims
+                if d in mine_fits
+            )
             pooled = mine_fits.get("all")
-            legend = (f"{method}: slope {pooled['slope_params'] - offset:.2f} pooled"
-                      f"{' (' + slopes + ')' if len(dims) > 1 and slopes else ''}"
-                      if pooled else method)
+            legend = (
+                f"{method}: slope {pooled['slope_params'] - offset:.2f} pooled"
+                f"{' (' + slopes + ')' if len(dims) > 1 and slopes else ''}"
+                if pooled
+                else method
+            )
             for i, d in enumerate(dims):
                 at_d = [r for r in mine if r["dim"] == d]
                 pts = sorted((r["n_facts"], r[column]) for r in at_d)
                 if pts:
-                    ax.plot(*zip(*pts, strict=True), _MARKERS[i % len(_MARKERS)],
-                            color=colours[method], alpha=0.6, label=legend)
+                    ax.plot(
+                        *zip(*pts, strict=True),
+                        _MARKERS[i % len(_MARKERS)],
+                        color=colours[method],
+                        alpha=0.6,
+                        label=legend,
+                    )
                     legend = None  # one legend entry per method
                 if d in mine_fits:
-                    _fit_line(ax, at_d, mine_fits[d], column, colours[method],
-                              styles[i % len(styles)], None)
+                    _fit_line(
+                        ax,
+                        at_d,
+                        mine_fits[d],
+                        column,
+                        colours[method],
+                        styles[i % len(styles)],
+                        None,
+                    )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("facts F")
         ax.set_ylabel(title)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=6)
-    markers = ", ".join(f"{_MARKERS[i % len(_MARKERS)]} {styles[i % len(styles)]}  d = {d}"
-                        for i, d in enumerate(dims))
-    fig.suptitle(f"{label}: cost at 100% recall (least-squares slopes of log W vs log F; "
-                 f"left panel: slope − 1)", fontsize=10)
+    markers = ", ".join(
+        f"{_MARKERS[i % len(_MARKERS)]} {styles[i % len(styles)]}  d = {d}"
+        for i, d in enumerate(dims)
+    )
+    fig.suptitle(
+        f"{label}: cost at 100% recall (least-squares slopes of log W vs log F; "
+        f"left panel: slope − 1)",
+        fontsize=10,
+    )
     fig.text(0.5, 0.01, markers, ha="center", fontsize=7)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, rect=(0, 0.04, 1, 1))
 
 
 def _rho_figure(rows, colours, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     families = sorted({r["family_label"] for r in rows})
     for ax, stat in zip(axes, ("rho", "rho_median"), strict=True):
         for method in sorted({method_label(r) for r in rows}):
             for i, family in enumerate(families):
-                pts = [(r[stat], r["params_per_fact"]) for r in rows if method_label(r) == method
-                       and r["family_label"] == family and (r.get(stat) or 0) > 0]
+                pts = [
+                    (r[stat], r["params_per_fact"])
+                    for r in rows
+                    if method_label(r) == method
+                    and r["family_label"] == family
+                    and (r.get(stat) or 0) > 0
+                ]
                 if pts:
-                    ax.plot(*zip(*pts, strict=True), _MARKERS[i % len(_MARKERS)], color=colours[method],
-                            alpha=0.6, label=method if i == 0 else None)
+                    ax.plot(
+                        *zip(*pts, strict=True),
+                        _MARKERS[i % len(_MARKERS)],
+                        color=colours[method],
+                        alpha=0.6,
+                        label=method if i == 0 else None,
+                    )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("ρ (min over used values)" if stat == "rho" else "median ρ_i")
@@ -122,9 +147,7 @@ def _rho_figure(rows, colours, path: Path) -> None:
     markers = ", ".join(f"{_MARKERS[i % len(_MARKERS)]} {f}" for i, f in enumerate(families))
     fig.suptitle("cost against decodability", fontsize=10)
     fig.text(0.5, 0.01, markers, ha="center", fontsize=6)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, rect=(0, 0.05, 1, 1))
 
 
 def plot_sweep(db, out_dir=None) -> dict[str, Any]:
@@ -159,12 +182,23 @@ def plot_sweep(db, out_dir=None) -> dict[str, Any]:
     plots = []
     for label in sorted({r["family_label"] for r in usable}):
         path = out / f"cost_vs_facts__{_slug(label)}.png"
-        _facts_figure(label, [r for r in usable if r["family_label"] == label],
-                      [f for f in fits if f["family"] == label], colours, path)
+        _facts_figure(
+            label,
+            [r for r in usable if r["family_label"] == label],
+            [f for f in fits if f["family"] == label],
+            colours,
+            path,
+        )
         plots.append(str(path))
     if any((r.get("rho") or 0) > 0 for r in usable):
         path = out / "cost_vs_rho.png"
         _rho_figure(usable, colours, path)
         plots.append(str(path))
-    return {"db": str(db), "out": str(out), "plots": plots, "counts": counts, "fits": fits,
-            "rho_fits": rho_fits(usable)}
+    return {
+        "db": str(db),
+        "out": str(out),
+        "plots": plots,
+        "counts": counts,
+        "fits": fits,
+        "rho_fits": rho_fits(usable),
+    }

@@ -3,9 +3,9 @@
 For each point not yet in the database (:class:`~numerics.sweep.store.SweepStore`):
 
 1. once per fact set (shared by the methods), :func:`point_rho` draws the fact set and
-   computes ρ of its used values (:func:`theory.decodability.decodability`);
+   computes ρ of its used values (:func:`theory.rho.decodability`);
 2. :func:`evaluate_point` draws the fact set again (same seed, same arrays) and runs
-   :func:`numerics.capacity.capacity`; every outcome becomes one row: ``ok``; ``skipped``
+   :func:`numerics.methods.capacity_search.capacity`; every outcome becomes one row: ``ok``; ``skipped``
    when the point cannot run here (:class:`~numerics.methods.NeedsAcceleratorError`, e.g.
    ``gd`` beyond d = 64 or F = 4096 on a CPU), the fact set is infeasible (ρ = 0 for a used
    value) or an optional package is missing; ``error`` for anything else (the row keeps the
@@ -48,6 +48,7 @@ from theory.errors import (
     InvalidInputError,
     MissingDependencyError,
 )
+from theory.progress import progress_bar
 from theory.validation import require_int
 
 __all__ = ["SweepSummary", "evaluate_point", "point_rho", "run_sweep", "versions"]
@@ -73,11 +74,22 @@ class SweepSummary:
     scheduler: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "db": self.db, "points": {
-            "total": self.total, "done": self.ok + self.skipped + self.failed, "ok": self.ok,
-            "skipped": self.skipped, "failed": self.failed, "remaining": self.remaining},
-            "already_done": self.already_done, "ran": self.ran, "seconds": self.seconds,
-            "scheduler": self.scheduler}
+        return {
+            "name": self.name,
+            "db": self.db,
+            "points": {
+                "total": self.total,
+                "done": self.ok + self.skipped + self.failed,
+                "ok": self.ok,
+                "skipped": self.skipped,
+                "failed": self.failed,
+                "remaining": self.remaining,
+            },
+            "already_done": self.already_done,
+            "ran": self.ran,
+            "seconds": self.seconds,
+            "scheduler": self.scheduler,
+        }
 
 
 def versions() -> dict[str, str]:
@@ -90,8 +102,13 @@ def versions() -> dict[str, str]:
         factmlp = version("factmlp")
     except PackageNotFoundError:
         factmlp = "unknown"
-    return {"factmlp": factmlp, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "platform": platform.platform()}
+    return {
+        "factmlp": factmlp,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def _utc() -> str:
@@ -125,8 +142,8 @@ def point_rho(point: Point) -> dict[str, Any]:
     Returns ``{"rho": None, ..., "rho_error": message}`` when the fact set cannot be drawn
     (the point itself then records the error).
     """
-    from numerics.families import family_factset
-    from theory.decodability import decodability
+    from numerics.embeddings.families import family_factset
+    from theory.rho import decodability
 
     start = time.perf_counter()
     try:
@@ -134,10 +151,19 @@ def point_rho(point: Point) -> dict[str, Any]:
         used = factset.used_values
         per_value = decodability(factset.values, indices=used).rho_per_value[used]
     except (FactMLPError, ValueError) as exc:
-        return {"rho": None, "rho_median": None, "rho_mean": None, "rho_seconds": None,
-                "rho_error": f"{type(exc).__name__}: {exc}"}
-    return {"rho": float(per_value.min()), "rho_median": float(np.median(per_value)),
-            "rho_mean": float(per_value.mean()), "rho_seconds": time.perf_counter() - start}
+        return {
+            "rho": None,
+            "rho_median": None,
+            "rho_mean": None,
+            "rho_seconds": None,
+            "rho_error": f"{type(exc).__name__}: {exc}",
+        }
+    return {
+        "rho": float(per_value.min()),
+        "rho_median": float(np.median(per_value)),
+        "rho_mean": float(per_value.mean()),
+        "rho_seconds": time.perf_counter() - start,
+    }
 
 
 def _base_row(point: Point, sweep: str) -> dict[str, Any]:
@@ -147,13 +173,14 @@ def _base_row(point: Point, sweep: str) -> dict[str, Any]:
     return {"key": point.key, "sweep": sweep, **row}
 
 
-def evaluate_point(point: Point, rho: dict[str, Any] | None, sweep: str = "",
-                   threads: int = 1) -> dict[str, Any]:
+def evaluate_point(
+    point: Point, rho: dict[str, Any] | None, sweep: str = "", threads: int = 1
+) -> dict[str, Any]:
     """Run one point (module docstring, step 2) and return its database row; never raises."""
     import torch
 
-    from numerics.capacity import capacity
-    from numerics.families import family_factset
+    from numerics.embeddings.families import family_factset
+    from numerics.methods.capacity_search import capacity
 
     _set_threads(threads)
     started, start = _utc(), time.perf_counter()
@@ -161,40 +188,47 @@ def evaluate_point(point: Point, rho: dict[str, Any] | None, sweep: str = "",
     row.update({k: v for k, v in (rho or {}).items() if k != "rho_error"})
     try:
         factset = family_factset(**point.factset_kwargs())
-        result = capacity(factset, configured_method(point), max_hidden=point.max_hidden,
-                          seed=point.seed,
-                          rel_precision=point.rel_precision,
-                          dtype=getattr(torch, point.dtype), device=point.device)
+        result = capacity(
+            factset,
+            configured_method(point),
+            max_hidden=point.max_hidden,
+            seed=point.seed,
+            rel_precision=point.rel_precision,
+            dtype=getattr(torch, point.dtype),
+            device=point.device,
+        )
     except Exception as exc:  # every outcome is a row; the client never sees an exception
         status, reason = _classify(exc)
-        row.update(status=status, reason=reason,
-                   result={"traceback": traceback.format_exc()} if status == "error" else None)
+        row.update(
+            status=status,
+            reason=reason,
+            result={"traceback": traceback.format_exc()} if status == "error" else None,
+        )
     else:
         summary = result.to_dict()
-        row.update(status="ok", reason=None, result=summary, reached=int(result.reached),
-                   hidden=result.hidden, params=result.params,
-                   params_per_fact=result.params_per_fact,
-                   bits_per_param=result.bits_per_param, recall=result.recall)
-    row.update(seconds=time.perf_counter() - start, started=started, finished=_utc(),
-               worker=f"{socket.gethostname()}:{os.getpid()}", versions=versions())
+        row.update(
+            status="ok",
+            reason=None,
+            result=summary,
+            reached=int(result.reached),
+            hidden=result.hidden,
+            params=result.params,
+            params_per_fact=result.params_per_fact,
+            bits_per_param=result.bits_per_param,
+            recall=result.recall,
+        )
+    row.update(
+        seconds=time.perf_counter() - start,
+        started=started,
+        finished=_utc(),
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        versions=versions(),
+    )
     return row
 
 
 def _priority(point: Point) -> float:
     return -METHOD_COST.get(point.method, 1.0) * point.n_facts * point.dim
-
-
-def _progress_bar(enabled: bool, total: int):
-    from contextlib import nullcontext
-
-    if not enabled:
-        return nullcontext(None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("[bold]sweep[/]"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("{task.description}"),
-                    console=Console(stderr=True), transient=False)
 
 
 def _run_serial(todo: list[Point], sweep: str, threads: int, on_row: Callable) -> None:
@@ -217,21 +251,37 @@ def _client(scheduler: str | None, workers: int | None, processes: bool, timeout
         from distributed import Client, LocalCluster
     except ImportError:
         raise MissingDependencyError(
-            "sweeps on Dask need 'distributed': pip install \"dask[distributed]\"") from None
+            "sweeps on Dask need 'distributed': pip install \"dask[distributed]\""
+        ) from None
     if scheduler:
         try:
             return Client(scheduler, timeout=f"{timeout}s"), None
         except OSError as exc:
-            raise InvalidInputError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc})") from None
+            raise InvalidInputError(
+                f"cannot reach the Dask scheduler at {scheduler!r} ({exc})"
+            ) from None
     n_workers = workers or max(1, os.cpu_count() or 1)
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
-                           dashboard_address=":0", silence_logs=logging.ERROR)
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=processes,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
     return Client(cluster), cluster
 
 
-def _run_dask(todo: list[Point], sweep: str, threads: int, on_row: Callable, *,
-              scheduler: str | None, workers: int | None, processes: bool,
-              timeout: float) -> None:
+def _run_dask(
+    todo: list[Point],
+    sweep: str,
+    threads: int,
+    on_row: Callable,
+    *,
+    scheduler: str | None,
+    workers: int | None,
+    processes: bool,
+    timeout: float,
+) -> None:
     from distributed import as_completed
 
     client, cluster = _client(scheduler, workers, processes, timeout)
@@ -241,18 +291,30 @@ def _run_dask(todo: list[Point], sweep: str, threads: int, on_row: Callable, *,
         for point in todo:
             if point.factset_key not in rho_futures:
                 rho_futures[point.factset_key] = client.submit(
-                    point_rho, point, pure=False, priority=_priority(point) + 1)
-            future = client.submit(evaluate_point, point, rho_futures[point.factset_key],
-                                   sweep, threads, pure=False, priority=_priority(point))
+                    point_rho, point, pure=False, priority=_priority(point) + 1
+                )
+            future = client.submit(
+                evaluate_point,
+                point,
+                rho_futures[point.factset_key],
+                sweep,
+                threads,
+                pure=False,
+                priority=_priority(point),
+            )
             by_future[future] = point
         for future in as_completed(list(by_future)):
             point = by_future.pop(future)
             try:
                 row = future.result()
             except Exception as exc:  # a worker died, or the scheduler lost the task
-                row = {**_base_row(point, sweep), "status": "error",
-                       "reason": f"{type(exc).__name__}: {' '.join(str(exc).split())}",
-                       "finished": _utc(), "versions": versions()}
+                row = {
+                    **_base_row(point, sweep),
+                    "status": "error",
+                    "reason": f"{type(exc).__name__}: {' '.join(str(exc).split())}",
+                    "finished": _utc(),
+                    "versions": versions(),
+                }
             on_row(row)
             future.release()
     finally:
@@ -261,11 +323,20 @@ def _run_dask(todo: list[Point], sweep: str, threads: int, on_row: Callable, *,
             cluster.close()
 
 
-def run_sweep(config: SweepConfig, db, *, scheduler: str | None = None,
-              workers: int | None = None, threads: int = 1, serial: bool = False,
-              processes: bool = True, retry_errors: bool = False,
-              max_points: int | None = None, progress: bool = False,
-              connect_timeout: float = 20.0) -> SweepSummary:
+def run_sweep(
+    config: SweepConfig,
+    db,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    threads: int = 1,
+    serial: bool = False,
+    processes: bool = True,
+    retry_errors: bool = False,
+    max_points: int | None = None,
+    progress: bool = False,
+    connect_timeout: float = 20.0,
+) -> SweepSummary:
     """Run every point of ``config`` not yet stored in ``db`` (module docstring).
 
     Parameters
@@ -319,27 +390,49 @@ def run_sweep(config: SweepConfig, db, *, scheduler: str | None = None,
         if max_points is not None:
             todo = todo[:max_points]
         store.record_run(config.name, config.describe())
-        with _progress_bar(progress, len(todo)) as bar:
-            task = bar.add_task("", total=len(todo)) if bar is not None else None
+        with progress_bar(
+            "sweep",
+            len(todo),
+            show=progress,
+            detail="{task.completed}/{task.total} {task.fields[point]}",
+            point="",
+        ) as advance:
 
             def on_row(row: dict) -> None:
                 store.write(row)
-                if bar is not None:
-                    bar.update(task, advance=1, description=(
+                advance(
+                    point=(
                         f"{row['method']} {row['family_label']} d={row['dim']} "
-                        f"F={row['n_facts']} s={row['seed']}: {row['status']}"))
+                        f"F={row['n_facts']} s={row['seed']}: {row['status']}"
+                    )
+                )
 
             if todo and serial:
                 _run_serial(todo, config.name, threads, on_row)
             elif todo:
-                _run_dask(todo, config.name, threads, on_row, scheduler=scheduler,
-                          workers=workers, processes=processes, timeout=connect_timeout)
+                _run_dask(
+                    todo,
+                    config.name,
+                    threads,
+                    on_row,
+                    scheduler=scheduler,
+                    workers=workers,
+                    processes=processes,
+                    timeout=connect_timeout,
+                )
         mine = set(keys)
         rows = [r for r in store.rows() if r["key"] in mine]
     counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "error")}
-    return SweepSummary(name=config.name, db=str(db), total=len(points), already_done=already,
-                        ran=len(todo), ok=counts["ok"], skipped=counts["skipped"],
-                        failed=counts["error"], remaining=len(points) - len(rows),
-                        seconds=time.perf_counter() - start,
-                        scheduler="serial" if serial else (scheduler or "LocalCluster"))
-
+    return SweepSummary(
+        name=config.name,
+        db=str(db),
+        total=len(points),
+        already_done=already,
+        ran=len(todo),
+        ok=counts["ok"],
+        skipped=counts["skipped"],
+        failed=counts["error"],
+        remaining=len(points) - len(rows),
+        seconds=time.perf_counter() - start,
+        scheduler="serial" if serial else (scheduler or "LocalCluster"),
+    )

@@ -16,7 +16,7 @@ Table ``points`` (one row per point, primary key ``key`` = :attr:`Point.key`):
 ``reached`` …       copies of result fields for queries: ``reached``, ``hidden``, ``params``,
                     ``params_per_fact``, ``bits_per_param``, ``recall``
 ``rho`` …           decodability of the used values of the fact set the method saw
-                    (:func:`theory.decodability.decodability`): ``rho`` (min), ``rho_median``,
+                    (:func:`theory.rho.decodability`): ``rho`` (min), ``rho_median``,
                     ``rho_mean``, ``rho_seconds``
 ``result``          the capacity result as JSON (``CapacityResult.to_dict()``), or null
 ``seconds``         wall time of the point on its worker (fact set + capacity)
@@ -48,16 +48,42 @@ STATUSES = ("ok", "skipped", "error")
 
 #: Column → SQLite type of table ``points`` (in order).
 POINT_COLUMNS: Mapping[str, str] = {
-    "key": "TEXT PRIMARY KEY", "sweep": "TEXT", "method": "TEXT", "method_options": "TEXT",
+    "key": "TEXT PRIMARY KEY",
+    "sweep": "TEXT",
+    "method": "TEXT",
+    "method_options": "TEXT",
     "family": "TEXT",
-    "family_label": "TEXT", "family_options": "TEXT", "whiten": "TEXT", "dim": "INTEGER",
-    "n_facts": "INTEGER", "n_values": "INTEGER", "seed": "INTEGER", "fact_map": "TEXT",
-    "tied": "INTEGER", "max_hidden": "INTEGER", "rel_precision": "REAL", "dtype": "TEXT",
-    "device": "TEXT", "status": "TEXT NOT NULL", "reason": "TEXT", "reached": "INTEGER",
-    "hidden": "INTEGER", "params": "INTEGER", "params_per_fact": "REAL",
-    "bits_per_param": "REAL", "recall": "REAL", "rho": "REAL", "rho_median": "REAL",
-    "rho_mean": "REAL", "rho_seconds": "REAL", "result": "TEXT", "seconds": "REAL",
-    "started": "TEXT", "finished": "TEXT", "worker": "TEXT", "versions": "TEXT",
+    "family_label": "TEXT",
+    "family_options": "TEXT",
+    "whiten": "TEXT",
+    "dim": "INTEGER",
+    "n_facts": "INTEGER",
+    "n_values": "INTEGER",
+    "seed": "INTEGER",
+    "fact_map": "TEXT",
+    "tied": "INTEGER",
+    "max_hidden": "INTEGER",
+    "rel_precision": "REAL",
+    "dtype": "TEXT",
+    "device": "TEXT",
+    "status": "TEXT NOT NULL",
+    "reason": "TEXT",
+    "reached": "INTEGER",
+    "hidden": "INTEGER",
+    "params": "INTEGER",
+    "params_per_fact": "REAL",
+    "bits_per_param": "REAL",
+    "recall": "REAL",
+    "rho": "REAL",
+    "rho_median": "REAL",
+    "rho_mean": "REAL",
+    "rho_seconds": "REAL",
+    "result": "TEXT",
+    "seconds": "REAL",
+    "started": "TEXT",
+    "finished": "TEXT",
+    "worker": "TEXT",
+    "versions": "TEXT",
 }
 _JSON_COLUMNS = ("method_options", "family_options", "result", "versions")
 
@@ -91,19 +117,24 @@ class SweepStore:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 columns = ", ".join(f"{k} {v}" for k, v in POINT_COLUMNS.items())
                 self._db.execute(f"CREATE TABLE IF NOT EXISTS points ({columns})")
-                self._db.execute("CREATE TABLE IF NOT EXISTS sweeps (id INTEGER PRIMARY KEY, "
-                                 "name TEXT, config TEXT, started TEXT)")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS sweeps (id INTEGER PRIMARY KEY, "
+                    "name TEXT, config TEXT, started TEXT)"
+                )
                 self._db.commit()
             found = {row[1] for row in self._db.execute("PRAGMA table_info(points)")}
         except sqlite3.DatabaseError as exc:
             raise InvalidInputError(f"sweep database {self.path}: cannot open ({exc})") from None
         if not found:
-            raise InvalidInputError(f"sweep database {self.path}: no 'points' table "
-                                    "(not a factmlp sweep database)")
+            raise InvalidInputError(
+                f"sweep database {self.path}: no 'points' table (not a factmlp sweep database)"
+            )
         missing = sorted(set(POINT_COLUMNS) - found)
         if missing:
-            raise InvalidInputError(f"sweep database {self.path}: table 'points' lacks "
-                                    f"column(s) {missing} (written by another version?)")
+            raise InvalidInputError(
+                f"sweep database {self.path}: table 'points' lacks "
+                f"column(s) {missing} (written by another version?)"
+            )
 
     def __enter__(self) -> SweepStore:
         return self
@@ -122,8 +153,10 @@ class SweepStore:
 
     def record_run(self, name: str, config: Mapping[str, Any]) -> None:
         """Note that a run of sweep ``name`` with ``config`` started now."""
-        self._db.execute("INSERT INTO sweeps (name, config, started) VALUES (?, ?, ?)",
-                         (name, json.dumps(config, sort_keys=True, default=str), _now()))
+        self._db.execute(
+            "INSERT INTO sweeps (name, config, started) VALUES (?, ?, ?)",
+            (name, json.dumps(config, sort_keys=True, default=str), _now()),
+        )
         self._db.commit()
 
     def finished_keys(self, *, include_errors: bool = True) -> set[str]:
@@ -143,18 +176,24 @@ class SweepStore:
         if unknown:
             raise InvalidInputError(f"sweep row has unknown column(s) {unknown}")
         if "key" not in row or row.get("status") not in STATUSES:
-            raise InvalidInputError(f"sweep row needs a key and a status in {list(STATUSES)}, "
-                                    f"got status {row.get('status')!r}")
-        values = {k: (json.dumps(v, sort_keys=True) if k in _JSON_COLUMNS and v is not None
-                      else v) for k, v in row.items()}
+            raise InvalidInputError(
+                f"sweep row needs a key and a status in {list(STATUSES)}, "
+                f"got status {row.get('status')!r}"
+            )
+        values = {
+            k: (json.dumps(v, sort_keys=True) if k in _JSON_COLUMNS and v is not None else v)
+            for k, v in row.items()
+        }
         names = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        self._db.execute(f"INSERT OR REPLACE INTO points ({names}) VALUES ({marks})",
-                         tuple(values.values()))
+        self._db.execute(
+            f"INSERT OR REPLACE INTO points ({names}) VALUES ({marks})", tuple(values.values())
+        )
         self._db.commit()
 
-    def rows(self, *, status: str | Iterable[str] | None = None, sweep: str | None = None
-             ) -> list[dict[str, Any]]:
+    def rows(
+        self, *, status: str | Iterable[str] | None = None, sweep: str | None = None
+    ) -> list[dict[str, Any]]:
         """Every point row as a dict (JSON columns decoded), ordered by insertion."""
         clauses, args = [], []
         if status is not None:

@@ -15,26 +15,41 @@ QK-norm, frozen tied embeddings, a frozen scalar pre-MLP RMSNorm, no residuals; 
 from numerics.transformer.experiment import TransformerRun, TransformerRunConfig, run_transformer
 from numerics.transformer.fact_mlp import DEFAULT_METHOD, FactMLP, build_fact_mlp, fact_mlp_methods
 from numerics.transformer.model import (
-                                        FactTransformer,
-                                        RotaryAttention,
-                                        ScalarRMSNorm,
-                                        TransformerConfig,
+    FactTransformer,
+    RotaryAttention,
+    ScalarRMSNorm,
+    TransformerConfig,
 )
 from numerics.transformer.rope import DEFAULT_ROPE_BASE, apply_rope, rope_angles
 from numerics.transformer.task import KeyQueryTask, make_task
 from numerics.transformer.train import (
-                                        TaskRecall,
-                                        TrainConfig,
-                                        TrainResult,
-                                        task_recall,
-                                        train_transformer,
+    TaskRecall,
+    TrainConfig,
+    TrainResult,
+    task_recall,
+    train_transformer,
 )
 
 __all__ = [
-    "TransformerRun", "TransformerRunConfig", "run_transformer",
-    "DEFAULT_METHOD", "FactMLP", "build_fact_mlp", "fact_mlp_methods",
-    "FactTransformer", "RotaryAttention", "ScalarRMSNorm", "TransformerConfig",
-    "DEFAULT_ROPE_BASE", "apply_rope", "rope_angles",
-    "KeyQueryTask", "make_task",
-    "TaskRecall", "TrainConfig", "TrainResult", "task_recall", "train_transformer",
+    "TransformerRun",
+    "TransformerRunConfig",
+    "run_transformer",
+    "DEFAULT_METHOD",
+    "FactMLP",
+    "build_fact_mlp",
+    "fact_mlp_methods",
+    "FactTransformer",
+    "RotaryAttention",
+    "ScalarRMSNorm",
+    "TransformerConfig",
+    "DEFAULT_ROPE_BASE",
+    "apply_rope",
+    "rope_angles",
+    "KeyQueryTask",
+    "make_task",
+    "TaskRecall",
+    "TrainConfig",
+    "TrainResult",
+    "task_recall",
+    "train_transformer",
 ]

@@ -58,7 +58,7 @@ class TransformerRunConfig:
     device: str = "cpu"
 
     def __post_init__(self):
-        require_int('eval_per_fact', self.eval_per_fact, 1)
+        require_int("eval_per_fact", self.eval_per_fact, 1)
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,10 @@ class TransformerRun:
             "attention_on_key": self.evaluation.attention_on_key,
             "facts_below_half": int((self.evaluation.per_fact < 0.5).sum()),
             "eval_sequences": self.evaluation.n_sequences,
-            "n_facts": self.config.n_facts, "n_junk": self.config.n_junk,
-            "vocab_size": self.task.vocab_size, "dim": self.config.dim,
+            "n_facts": self.config.n_facts,
+            "n_junk": self.config.n_junk,
+            "vocab_size": self.task.vocab_size,
+            "dim": self.config.dim,
             **self.fact_mlp.summary(factset),
             "mlp_info": self.fact_mlp.info,
             "build_seconds": self.build_seconds,
@@ -99,8 +101,12 @@ class TransformerRun:
         }
 
 
-def run_transformer(config: TransformerRunConfig = TransformerRunConfig(), *,
-                    fact_mlp: FactMLP | None = None, progress: bool = False) -> TransformerRun:
+def run_transformer(
+    config: TransformerRunConfig = TransformerRunConfig(),
+    *,
+    fact_mlp: FactMLP | None = None,
+    progress: bool = False,
+) -> TransformerRun:
     """Build the task and the fact MLP (unless given), train the attention, measure recall.
 
     Raises
@@ -109,23 +115,45 @@ def run_transformer(config: TransformerRunConfig = TransformerRunConfig(), *,
         From the task, the MLP build or the training configuration.
     """
     if not isinstance(config, TransformerRunConfig):
-        raise InvalidInputError(f"config must be a TransformerRunConfig, got {type(config).__name__}")
-    task = make_task(config.n_facts, n_junk=config.n_junk, dim=config.dim, family=config.family,
-                     seed=config.seed)
+        raise InvalidInputError(
+            f"config must be a TransformerRunConfig, got {type(config).__name__}"
+        )
+    task = make_task(
+        config.n_facts, n_junk=config.n_junk, dim=config.dim, family=config.family, seed=config.seed
+    )
     start = time.perf_counter()
     if fact_mlp is None:
-        fact_mlp = build_fact_mlp(task.factset(), config.method, hidden=config.hidden,
-                                  code_dim=config.code_dim, projection=config.projection,
-                                  seed=config.seed, device=config.device)
+        fact_mlp = build_fact_mlp(
+            task.factset(),
+            config.method,
+            hidden=config.hidden,
+            code_dim=config.code_dim,
+            projection=config.projection,
+            seed=config.seed,
+            device=config.device,
+        )
     elif fact_mlp.weights.dim != task.dim:
-        raise InvalidInputError(f"fact_mlp has dimension {fact_mlp.weights.dim}, the task {task.dim}")
+        raise InvalidInputError(
+            f"fact_mlp has dimension {fact_mlp.weights.dim}, the task {task.dim}"
+        )
     build_seconds = time.perf_counter() - start
-    model = FactTransformer(torch.from_numpy(task.embeddings.copy()), fact_mlp.weights,
-                            rms_gain=task.rms_gain, config=config.model,
-                            seed=config.seed).to(config.device)
+    model = FactTransformer(
+        torch.from_numpy(task.embeddings.copy()),
+        fact_mlp.weights,
+        rms_gain=task.rms_gain,
+        config=config.model,
+        seed=config.seed,
+    ).to(config.device)
     training = train_transformer(model, task, config.train, progress=progress)
-    evaluation = task_recall(model, task, per_fact=config.eval_per_fact,
-                             seed=config.seed + 7_777_777)
-    return TransformerRun(config=config, fact_mlp=fact_mlp, training=training,
-                          evaluation=evaluation, build_seconds=build_seconds, task=task,
-                          model=model)
+    evaluation = task_recall(
+        model, task, per_fact=config.eval_per_fact, seed=config.seed + 7_777_777
+    )
+    return TransformerRun(
+        config=config,
+        fact_mlp=fact_mlp,
+        training=training,
+        evaluation=evaluation,
+        build_seconds=build_seconds,
+        task=task,
+        model=model,
+    )

@@ -117,9 +117,15 @@ class RotaryAttention(nn.Module):
     ``W_q``, ``W_k`` start as N(0, 1/d) entries drawn from ``generator``.
     """
 
-    def __init__(self, dim: int, *, rope_base: float = DEFAULT_ROPE_BASE,
-                 generator: torch.Generator | None = None, qk_norm: bool = False,
-                 init_std: float = 1.0):
+    def __init__(
+        self,
+        dim: int,
+        *,
+        rope_base: float = DEFAULT_ROPE_BASE,
+        generator: torch.Generator | None = None,
+        qk_norm: bool = False,
+        init_std: float = 1.0,
+    ):
         super().__init__()
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2 or dim % 2:
             raise InvalidInputError(f"attention dimension must be an even integer ≥ 2, got {dim!r}")
@@ -140,8 +146,9 @@ class RotaryAttention(nn.Module):
             k = self.k_gain * k / torch.sqrt(k.pow(2).mean(-1, keepdim=True) + 1e-12)
         return q, k
 
-    def attend(self, q: Tensor, k: Tensor, v: Tensor, *, last_only: bool = False
-               ) -> tuple[Tensor, Tensor]:
+    def attend(
+        self, q: Tensor, k: Tensor, v: Tensor, *, last_only: bool = False
+    ) -> tuple[Tensor, Tensor]:
         """Causal attention from projected (un-rotated) ``q``, ``k`` (B×T×d) onto ``v``.
 
         Returns ``(out, weights)``: ``out`` B×T×d and ``weights`` B×T×T, or, with
@@ -190,25 +197,40 @@ class FactTransformer(nn.Module):
         If the MLP's dimension differs from the embeddings', d is odd, or γ ≤ 0.
     """
 
-    def __init__(self, embeddings: Tensor, mlp: GatedMLPWeights, *, rms_gain: float,
-                 config: TransformerConfig = TransformerConfig(), seed: int = 0,
-                 dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        embeddings: Tensor,
+        mlp: GatedMLPWeights,
+        *,
+        rms_gain: float,
+        config: TransformerConfig = TransformerConfig(),
+        seed: int = 0,
+        dtype: torch.dtype = torch.float32,
+    ):
         super().__init__()
         if not isinstance(mlp, GatedMLPWeights):
             raise InvalidInputError(f"mlp must be a GatedMLPWeights, got {type(mlp).__name__}")
         embeddings = torch.as_tensor(embeddings)
         if embeddings.ndim != 2 or embeddings.shape[1] != mlp.dim:
-            raise InvalidInputError(f"embeddings have shape {tuple(embeddings.shape)} but the MLP "
-                                    f"has dimension d = {mlp.dim}")
+            raise InvalidInputError(
+                f"embeddings have shape {tuple(embeddings.shape)} but the MLP "
+                f"has dimension d = {mlp.dim}"
+            )
         self.config = config
         generator = torch.Generator().manual_seed(int(seed))
         self.register_buffer("embeddings", embeddings.detach().to(dtype).clone())
-        self.attention = RotaryAttention(mlp.dim, rope_base=config.rope_base, generator=generator,
-                                         qk_norm=config.qk_norm, init_std=config.init_std)
+        self.attention = RotaryAttention(
+            mlp.dim,
+            rope_base=config.rope_base,
+            generator=generator,
+            qk_norm=config.qk_norm,
+            init_std=config.init_std,
+        )
         self.pre_mlp_norm = ScalarRMSNorm(rms_gain, eps=config.norm_eps, trainable=False)
         self.mlp = GatedMLP(mlp.to(dtype=dtype))
-        self.final_norm = ScalarRMSNorm(config.logit_scale, eps=config.norm_eps,
-                                        trainable=config.train_logit_scale)
+        self.final_norm = ScalarRMSNorm(
+            config.logit_scale, eps=config.norm_eps, trainable=config.train_logit_scale
+        )
         self.to(dtype)
 
     @property
@@ -230,8 +252,10 @@ class FactTransformer(nn.Module):
         (``(E W_qᵀ)[t] = E[t] W_qᵀ``: the same numbers, V instead of B·T matrix rows).
         """
         if tokens.ndim != 2 or tokens.dtype not in (torch.int64, torch.int32):
-            raise InvalidInputError(f"tokens must be an integer B×T tensor, got shape "
-                                    f"{tuple(tokens.shape)} and dtype {tokens.dtype}")
+            raise InvalidInputError(
+                f"tokens must be an integer B×T tensor, got shape "
+                f"{tuple(tokens.shape)} and dtype {tokens.dtype}"
+            )
         E = self.embeddings
         q_vocab, k_vocab = self.attention.project(E)
         q = q_vocab[tokens[:, -1:]] if last_only else q_vocab[tokens]

@@ -72,8 +72,10 @@ def apply_rope(x: Tensor, positions: Tensor, base: float = DEFAULT_ROPE_BASE) ->
     True
     """
     if x.ndim < 2 or positions.shape != x.shape[-2:-1]:
-        raise InvalidInputError(f"positions has shape {tuple(positions.shape)} but x has shape "
-                                f"{tuple(x.shape)}; one position per row of the last-but-one axis")
+        raise InvalidInputError(
+            f"positions has shape {tuple(positions.shape)} but x has shape "
+            f"{tuple(x.shape)}; one position per row of the last-but-one axis"
+        )
     angles = rope_angles(positions, int(x.shape[-1]), base)
     cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
     half = x.shape[-1] // 2

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from numerics.embeddings.generators import FAMILIES, sample_embeddings
 from numerics.factset import FactSet
-from numerics.generators import FAMILIES, sample_embeddings
 from theory.errors import InvalidInputError
 
 __all__ = ["KeyQueryTask", "make_task"]
@@ -60,10 +60,14 @@ class KeyQueryTask:
     def __post_init__(self):
         V = 2 * self.n_facts + self.n_junk + 1
         if self.embeddings.shape[0] != V:
-            raise InvalidInputError(f"embeddings have {self.embeddings.shape[0]} rows but the "
-                                    f"vocabulary has 2F + J + 1 = {V} tokens")
+            raise InvalidInputError(
+                f"embeddings have {self.embeddings.shape[0]} rows but the "
+                f"vocabulary has 2F + J + 1 = {V} tokens"
+            )
         if not 2 <= self.min_len <= self.max_len:
-            raise InvalidInputError(f"need 2 ≤ min_len ≤ max_len, got {self.min_len}, {self.max_len}")
+            raise InvalidInputError(
+                f"need 2 ≤ min_len ≤ max_len, got {self.min_len}, {self.max_len}"
+            )
         if self.n_junk < 1 and self.max_len > 2:
             raise InvalidInputError("sequences longer than 2 need at least one junk token")
 
@@ -74,10 +78,6 @@ class KeyQueryTask:
     @property
     def dim(self) -> int:
         return int(self.embeddings.shape[1])
-
-    @property
-    def junk_tokens(self) -> np.ndarray:
-        return np.arange(2 * self.n_facts, 2 * self.n_facts + self.n_junk)
 
     @property
     def query_token(self) -> int:
@@ -94,11 +94,13 @@ class KeyQueryTask:
 
     def factset(self) -> FactSet:
         """Keys ``K_i``, values = every vocabulary embedding, ``f(i)`` = value token of K_i."""
-        return FactSet(self.keys, self.embeddings, self.value_of,
-                       meta={"task": "key_query", **self.meta})
+        return FactSet(
+            self.keys, self.embeddings, self.value_of, meta={"task": "key_query", **self.meta}
+        )
 
-    def sample(self, batch: int, generator: torch.Generator, *, length: int | None = None
-               ) -> tuple[Tensor, Tensor, Tensor]:
+    def sample(
+        self, batch: int, generator: torch.Generator, *, length: int | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """``(tokens B×L, targets B, facts B)``: one batch of one length (uniform in
         ``[min_len, max_len]`` unless given)."""
         if length is None:
@@ -108,8 +110,9 @@ class KeyQueryTask:
 
     def _sequences(self, facts: Tensor, length: int, generator: torch.Generator):
         batch = facts.shape[0]
-        tokens = 2 * self.n_facts + torch.randint(0, max(self.n_junk, 1), (batch, length),
-                                                  generator=generator)
+        tokens = 2 * self.n_facts + torch.randint(
+            0, max(self.n_junk, 1), (batch, length), generator=generator
+        )
         where = torch.randint(0, length - 1, (batch,), generator=generator)
         tokens[torch.arange(batch), where] = facts
         tokens[:, -1] = self.query_token
@@ -123,13 +126,25 @@ class KeyQueryTask:
         """
         generator = torch.Generator().manual_seed(int(seed))
         facts = torch.arange(self.n_facts).repeat(int(per_fact))
-        lengths = torch.randint(self.min_len, self.max_len + 1, (facts.numel(),), generator=generator)
-        return [self._sequences(facts[lengths == L], int(L), generator)
-                for L in torch.unique(lengths).tolist()]
+        lengths = torch.randint(
+            self.min_len, self.max_len + 1, (facts.numel(),), generator=generator
+        )
+        return [
+            self._sequences(facts[lengths == L], int(L), generator)
+            for L in torch.unique(lengths).tolist()
+        ]
 
 
-def make_task(n_facts: int, *, n_junk: int = 16, dim: int = 64, family: str = "spherical",
-              seed: int = 0, min_len: int = 8, max_len: int = 16) -> KeyQueryTask:
+def make_task(
+    n_facts: int,
+    *,
+    n_junk: int = 16,
+    dim: int = 64,
+    family: str = "spherical",
+    seed: int = 0,
+    min_len: int = 8,
+    max_len: int = 16,
+) -> KeyQueryTask:
     """The task with F = ``n_facts`` facts and embeddings from ``family`` (seeded).
 
     Raises
@@ -143,8 +158,14 @@ def make_task(n_facts: int, *, n_junk: int = 16, dim: int = 64, family: str = "s
     >>> task.vocab_size, task.query_token, sorted(task.value_of.tolist())
     (11, 10, [4, 5, 6, 7])
     """
-    for name, value, low in (("n_facts", n_facts, 1), ("n_junk", n_junk, 0), ("dim", dim, 2),
-                             ("seed", seed, 0), ("min_len", min_len, 2), ("max_len", max_len, 2)):
+    for name, value, low in (
+        ("n_facts", n_facts, 1),
+        ("n_junk", n_junk, 0),
+        ("dim", dim, 2),
+        ("seed", seed, 0),
+        ("min_len", min_len, 2),
+        ("max_len", max_len, 2),
+    ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise InvalidInputError(f"{name} must be an integer ≥ {low}, got {value!r}")
     if dim % 2:
@@ -154,6 +175,12 @@ def make_task(n_facts: int, *, n_junk: int = 16, dim: int = 64, family: str = "s
     emb_rng, map_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     embeddings = sample_embeddings(family, 2 * n_facts + n_junk + 1, dim, emb_rng)
     value_of = n_facts + map_rng.permutation(n_facts)
-    return KeyQueryTask(embeddings=embeddings, n_facts=int(n_facts), n_junk=int(n_junk),
-                        value_of=value_of.astype(np.int64), min_len=int(min_len),
-                        max_len=int(max_len), meta={"family": family, "seed": int(seed)})
+    return KeyQueryTask(
+        embeddings=embeddings,
+        n_facts=int(n_facts),
+        n_junk=int(n_junk),
+        value_of=value_of.astype(np.int64),
+        min_len=int(min_len),
+        max_len=int(max_len),
+        meta={"family": family, "seed": int(seed)},
+    )

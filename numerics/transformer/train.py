@@ -16,19 +16,18 @@ in 250–500 steps (≈ 17 s) and is the default (recall 99.5–99.9% over seeds
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from numerics.transformer.model import FactTransformer
 from numerics.transformer.task import KeyQueryTask
 from theory.errors import InvalidInputError
+from theory.progress import progress_bar
 from theory.validation import require_int
 
 __all__ = ["TrainConfig", "TrainResult", "TaskRecall", "train_transformer", "task_recall"]
@@ -52,7 +51,9 @@ class TrainConfig:
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InvalidInputError(f"lr must be finite and > 0, got {self.lr!r}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
-            raise InvalidInputError(f"weight_decay must be finite and ≥ 0, got {self.weight_decay!r}")
+            raise InvalidInputError(
+                f"weight_decay must be finite and ≥ 0, got {self.weight_decay!r}"
+            )
         for name in ("batch", "max_steps", "eval_every", "val_sequences"):
             value = getattr(self, name)
             require_int(name, value, 1)
@@ -60,7 +61,7 @@ class TrainConfig:
             raise InvalidInputError(f"target must lie in (0, 1], got {self.target!r}")
         if self.time_limit is not None and not self.time_limit > 0:
             raise InvalidInputError(f"time_limit must be > 0 seconds, got {self.time_limit!r}")
-        require_int('seed', self.seed, 0)
+        require_int("seed", self.seed, 0)
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,13 @@ def _accuracy(model: FactTransformer, tokens, targets) -> float:
         return float((model(tokens, last_only=True).argmax(-1) == targets).float().mean())
 
 
-def train_transformer(model: FactTransformer, task: KeyQueryTask,
-                      config: TrainConfig = TrainConfig(), *, progress: bool = False
-                      ) -> TrainResult:
+def train_transformer(
+    model: FactTransformer,
+    task: KeyQueryTask,
+    config: TrainConfig = TrainConfig(),
+    *,
+    progress: bool = False,
+) -> TrainResult:
     """Train ``model``'s attention on ``task`` in place (module docstring).
 
     Raises
@@ -107,30 +112,32 @@ def train_transformer(model: FactTransformer, task: KeyQueryTask,
         If the model's vocabulary or dimension do not match the task's.
     """
     if model.vocab_size != task.vocab_size or model.dim != task.dim:
-        raise InvalidInputError(f"model has vocabulary {model.vocab_size} and d = {model.dim}, "
-                                f"the task {task.vocab_size} and d = {task.dim}")
+        raise InvalidInputError(
+            f"model has vocabulary {model.vocab_size} and d = {model.dim}, "
+            f"the task {task.vocab_size} and d = {task.dim}"
+        )
     device = model.embeddings.device
     generator = torch.Generator().manual_seed(config.seed)
     val_generator = torch.Generator().manual_seed(config.seed + 1_000_003)
-    val = [task.sample(config.val_sequences // 4, val_generator,
-                       length=int(L)) for L in np.linspace(task.min_len, task.max_len, 4).round()]
+    val = [
+        task.sample(config.val_sequences // 4, val_generator, length=int(L))
+        for L in np.linspace(task.min_len, task.max_len, 4).round()
+    ]
     val = [(t.to(device), y.to(device)) for t, y, _ in val]
-    optimiser = torch.optim.AdamW(model.trainable_parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    optimiser = torch.optim.AdamW(
+        model.trainable_parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     history: list[tuple[int, float, float]] = []
     start = time.perf_counter()
-    bar: Any = contextlib.nullcontext()
-    if progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        bar = Progress(TextColumn("train attention"), BarColumn(),
-                       TextColumn("{task.completed} steps, val {task.fields[acc]:.4f}"),
-                       TimeElapsedColumn(), console=Console(stderr=True))
     step, acc, reached = 0, 0.0, False
     model.train()
-    with bar:
-        task_id = bar.add_task("train", total=config.max_steps, acc=0.0) if progress else None
+    with progress_bar(
+        "train attention",
+        config.max_steps,
+        show=progress,
+        detail="{task.completed} steps, val {task.fields[acc]:.4f}",
+        acc=0.0,
+    ) as advance:
         while step < config.max_steps:
             tokens, targets, _ = task.sample(config.batch, generator)
             logits = model(tokens.to(device), last_only=True)
@@ -140,22 +147,32 @@ def train_transformer(model: FactTransformer, task: KeyQueryTask,
             optimiser.step()
             step += 1
             if step % config.eval_every == 0 or step == config.max_steps:
-                acc = sum(_accuracy(model, t, y) * len(y) for t, y in val) / sum(len(y) for _, y in val)
+                acc = sum(_accuracy(model, t, y) * len(y) for t, y in val) / sum(
+                    len(y) for _, y in val
+                )
                 history.append((step, float(loss.detach()), acc))
-                if progress:
-                    bar.update(task_id, completed=step, acc=acc)
+                advance(completed=step, acc=acc)
                 if acc >= config.target:
                     reached = True
                     break
-                if config.time_limit is not None and time.perf_counter() - start > config.time_limit:
+                if (
+                    config.time_limit is not None
+                    and time.perf_counter() - start > config.time_limit
+                ):
                     break
     model.eval()
-    return TrainResult(steps=step, seconds=time.perf_counter() - start, reached_target=reached,
-                       val_accuracy=acc, history=tuple(history))
+    return TrainResult(
+        steps=step,
+        seconds=time.perf_counter() - start,
+        reached_target=reached,
+        val_accuracy=acc,
+        history=tuple(history),
+    )
 
 
-def task_recall(model: FactTransformer, task: KeyQueryTask, *, per_fact: int = 8,
-                seed: int = 12345) -> TaskRecall:
+def task_recall(
+    model: FactTransformer, task: KeyQueryTask, *, per_fact: int = 8, seed: int = 12345
+) -> TaskRecall:
     """Recall on ``per_fact`` fresh sequences per fact (:meth:`KeyQueryTask.evaluation_batches`)."""
     device = model.embeddings.device
     correct = np.zeros(task.n_facts)
@@ -172,5 +189,9 @@ def task_recall(model: FactTransformer, task: KeyQueryTask, *, per_fact: int = 8
             on_key = (tokens.cpu() < task.n_facts).to(weights.dtype)
             attention += float((weights * on_key).sum())
             total += len(targets)
-    return TaskRecall(recall=float(correct.sum() / seen.sum()), per_fact=correct / seen,
-                      attention_on_key=attention / total, n_sequences=int(total))
+    return TaskRecall(
+        recall=float(correct.sum() / seen.sum()),
+        per_fact=correct / seen,
+        attention_on_key=attention / total,
+        n_sequences=int(total),
+    )

@@ -23,22 +23,42 @@ INVALID = [
     ("-inf key", dict(keys=_with(K, (0, 0), -np.inf)), r"keys\[0, 0\] is -inf"),
     ("1-D keys", dict(keys=np.ones(3)), r"keys must be a 2-D array"),
     ("dim mismatch", dict(values=np.ones((2, 3))), r"values has dimension 3 but 2"),
-    ("no keys", dict(keys=np.ones((0, 2)), fact_map=np.array([], dtype=int)), r"keys must have at least 1 row"),
+    (
+        "no keys",
+        dict(keys=np.ones((0, 2)), fact_map=np.array([], dtype=int)),
+        r"keys must have at least 1 row",
+    ),
     ("no values", dict(values=np.ones((0, 2))), r"values must have at least 1 row"),
     ("map too short", dict(fact_map=np.array([0, 1])), r"fact_map has 2 entries but 3"),
     ("map 2-D", dict(fact_map=np.zeros((3, 1), dtype=int)), r"fact_map must be a 1-D array"),
-    ("map too big", dict(fact_map=np.array([0, 2, 1])), r"fact_map\[1\] = 2 is out of range \[0, 2\)"),
+    (
+        "map too big",
+        dict(fact_map=np.array([0, 2, 1])),
+        r"fact_map\[1\] = 2 is out of range \[0, 2\)",
+    ),
     ("map negative", dict(fact_map=np.array([0, 1, -1])), r"fact_map\[2\] = -1 is out of range"),
-    ("map fractional", dict(fact_map=np.array([0.0, 1.5, 1.0])), r"fact_map\[1\] = 1.5 is not an integer"),
-    ("map nan", dict(fact_map=np.array([0.0, np.nan, 1.0])), r"fact_map\[1\] = nan is not an integer"),
+    (
+        "map fractional",
+        dict(fact_map=np.array([0.0, 1.5, 1.0])),
+        r"fact_map\[1\] = 1.5 is not an integer",
+    ),
+    (
+        "map nan",
+        dict(fact_map=np.array([0.0, np.nan, 1.0])),
+        r"fact_map\[1\] = nan is not an integer",
+    ),
     ("string keys", dict(keys=np.array([["a", "b"]] * 3)), r"keys must be numeric"),
     ("complex values", dict(values=V.astype(complex)), r"values must be real"),
-    ("identical keys, two values", dict(keys=np.array([[1.0, 2.0], [0.0, 1.0], [1.0, 2.0]]),
-                                        fact_map=np.array([0, 1, 1])),
-     r"keys\[0\] and keys\[2\] are identical but map to different values"),
-    ("-0.0 equals +0.0", dict(keys=np.array([[0.0, 1.0], [2.0, 2.0], [-0.0, 1.0]]),
-                              fact_map=np.array([0, 1, 1])),
-     r"keys\[0\] and keys\[2\] are identical"),
+    (
+        "identical keys, two values",
+        dict(keys=np.array([[1.0, 2.0], [0.0, 1.0], [1.0, 2.0]]), fact_map=np.array([0, 1, 1])),
+        r"keys\[0\] and keys\[2\] are identical but map to different values",
+    ),
+    (
+        "-0.0 equals +0.0",
+        dict(keys=np.array([[0.0, 1.0], [2.0, 2.0], [-0.0, 1.0]]), fact_map=np.array([0, 1, 1])),
+        r"keys\[0\] and keys\[2\] are identical",
+    ),
 ]
 
 

@@ -35,6 +35,7 @@ F64 = torch.float64
 
 # --- independent numpy reference -----------------------------------------------------------
 
+
 def numpy_activation(name: str, z: np.ndarray) -> np.ndarray:
     if name == "relu":
         return np.maximum(z, 0.0)
@@ -56,16 +57,24 @@ def numpy_forward(tensors: dict[str, np.ndarray], activation: str, x: np.ndarray
     )
 
 
-def random_weights(seed: int, hidden: int, dim: int, activation: str = "silu", *,
-                   biases: tuple[bool, bool, bool] = (False, False, False),
-                   dtype: torch.dtype = F64) -> GatedMLPWeights:
+def random_weights(
+    seed: int,
+    hidden: int,
+    dim: int,
+    activation: str = "silu",
+    *,
+    biases: tuple[bool, bool, bool] = (False, False, False),
+    dtype: torch.dtype = F64,
+) -> GatedMLPWeights:
     gen = torch.Generator().manual_seed(seed)
 
     def draw(*shape):
         return torch.randn(*shape, generator=gen, dtype=F64).to(dtype)
 
     return GatedMLPWeights(
-        draw(hidden, dim), draw(hidden, dim), draw(dim, hidden) / np.sqrt(hidden),
+        draw(hidden, dim),
+        draw(hidden, dim),
+        draw(dim, hidden) / np.sqrt(hidden),
         activation=activation,
         gate_bias=draw(hidden) if biases[0] else None,
         up_bias=draw(hidden) if biases[1] else None,
@@ -83,6 +92,7 @@ weights_args = st.tuples(
 
 
 # --- activations ---------------------------------------------------------------------------
+
 
 def test_activations_table_has_the_four_names():
     assert sorted(ACTIVATIONS) == sorted(NAMES)
@@ -114,6 +124,7 @@ def test_gelu_is_the_erf_form_not_tanh():
 
 # --- weights -------------------------------------------------------------------------------
 
+
 @given(weights_args)
 @settings(max_examples=30, deadline=None)
 def test_n_params_counts_every_stored_scalar(args):
@@ -130,8 +141,12 @@ def test_n_params_counts_every_stored_scalar(args):
 
 def test_weights_forward_matches_numpy_known_value():
     # h = 1, d = 2: g(x) = D relu(g·x) (a·x); x = (1, 2), g = (1, 1), a = (2, 0), D = (1, -1)ᵀ
-    w = GatedMLPWeights(torch.tensor([[1.0, 1.0]], dtype=F64), torch.tensor([[2.0, 0.0]], dtype=F64),
-                        torch.tensor([[1.0], [-1.0]], dtype=F64), activation="relu")
+    w = GatedMLPWeights(
+        torch.tensor([[1.0, 1.0]], dtype=F64),
+        torch.tensor([[2.0, 0.0]], dtype=F64),
+        torch.tensor([[1.0], [-1.0]], dtype=F64),
+        activation="relu",
+    )
     out = w.forward(torch.tensor([[1.0, 2.0], [-1.0, -2.0]], dtype=F64))
     assert out.tolist() == [[6.0, -6.0], [0.0, 0.0]]  # relu(3)·2 = 6; relu(−3) = 0
 
@@ -142,11 +157,15 @@ def test_forward_accepts_extra_leading_axes():
     assert torch.allclose(w.forward(x)[1], w.forward(x[1]), rtol=0, atol=1e-14)
 
 
-@pytest.mark.parametrize("x, fragment", [
-    (torch.zeros(2, 4, dtype=F64), "last axis must have d=3"),
-    (torch.zeros(2, 3, dtype=torch.float32), "float32"),
-    (np.zeros((2, 3)), "torch.Tensor"),
-], ids=["wrong-dim", "wrong-dtype", "numpy-input"])
+@pytest.mark.parametrize(
+    "x, fragment",
+    [
+        (torch.zeros(2, 4, dtype=F64), "last axis must have d=3"),
+        (torch.zeros(2, 3, dtype=torch.float32), "float32"),
+        (np.zeros((2, 3)), "torch.Tensor"),
+    ],
+    ids=["wrong-dim", "wrong-dtype", "numpy-input"],
+)
 def test_forward_rejects_bad_input(x, fragment):
     w = random_weights(0, 4, 3)
     with pytest.raises(InvalidInputError, match=fragment):
@@ -157,8 +176,12 @@ def test_forward_rejects_bad_input(x, fragment):
 
 def _good(**changes):
     h, d = 4, 3
-    kwargs = dict(gate=torch.ones(h, d, dtype=F64), up=torch.ones(h, d, dtype=F64),
-                  down=torch.ones(d, h, dtype=F64), activation="silu")
+    kwargs = dict(
+        gate=torch.ones(h, d, dtype=F64),
+        up=torch.ones(h, d, dtype=F64),
+        down=torch.ones(d, h, dtype=F64),
+        activation="silu",
+    )
     kwargs.update(changes)
     return kwargs
 
@@ -171,25 +194,45 @@ def _with_nan(shape, index):
 
 INVALID_WEIGHTS = [
     ("up-shape", _good(up=torch.ones(4, 5, dtype=F64)), r"up has shape \(4, 5\).*\(4, 3\)"),
-    ("down-transposed", _good(down=torch.ones(4, 3, dtype=F64)), r"down has shape \(4, 3\).*\(3, 4\)"),
+    (
+        "down-transposed",
+        _good(down=torch.ones(4, 3, dtype=F64)),
+        r"down has shape \(4, 3\).*\(3, 4\)",
+    ),
     ("gate-1d", _good(gate=torch.ones(4, dtype=F64)), r"gate must be a non-empty h×d matrix"),
     ("gate-empty", _good(gate=torch.ones(0, 3, dtype=F64)), r"shape \(0, 3\)"),
-    ("gate-bias-len", _good(gate_bias=torch.ones(3, dtype=F64)), r"gate_bias has shape \(3,\).*\(4,\)"),
-    ("down-bias-len", _good(down_bias=torch.ones(4, dtype=F64)), r"down_bias has shape \(4,\).*\(3,\)"),
+    (
+        "gate-bias-len",
+        _good(gate_bias=torch.ones(3, dtype=F64)),
+        r"gate_bias has shape \(3,\).*\(4,\)",
+    ),
+    (
+        "down-bias-len",
+        _good(down_bias=torch.ones(4, dtype=F64)),
+        r"down_bias has shape \(4,\).*\(3,\)",
+    ),
     ("nan-up", _good(up=_with_nan((4, 3), (2, 1))), r"up\[2, 1\] is nan"),
-    ("inf-bias", _good(up_bias=torch.tensor([0.0, float("inf"), 0.0, 0.0], dtype=F64)),
-     r"up_bias\[1\] is inf"),
+    (
+        "inf-bias",
+        _good(up_bias=torch.tensor([0.0, float("inf"), 0.0, 0.0], dtype=F64)),
+        r"up_bias\[1\] is inf",
+    ),
     ("unknown-activation", _good(activation="tanh"), r"'tanh' is unknown; allowed: gelu"),
     ("activation-not-str", _good(activation=None), r"activation must be a string"),
     ("mixed-dtype", _good(down=torch.ones(3, 4, dtype=torch.float32)), r"down is torch.float32"),
-    ("integer-dtype", _good(gate=torch.ones(4, 3, dtype=torch.int64)), r"gate must be floating point"),
+    (
+        "integer-dtype",
+        _good(gate=torch.ones(4, 3, dtype=torch.int64)),
+        r"gate must be floating point",
+    ),
     ("numpy-array", _good(up=np.ones((4, 3))), r"up must be a torch.Tensor"),
     ("missing-down", _good(down=None), r"down is required"),
 ]
 
 
-@pytest.mark.parametrize("kwargs, pattern", [c[1:] for c in INVALID_WEIGHTS],
-                         ids=[c[0] for c in INVALID_WEIGHTS])
+@pytest.mark.parametrize(
+    "kwargs, pattern", [c[1:] for c in INVALID_WEIGHTS], ids=[c[0] for c in INVALID_WEIGHTS]
+)
 def test_invalid_weights_raise(kwargs, pattern):
     with pytest.raises(InvalidInputError, match=pattern):
         GatedMLPWeights(**kwargs)
@@ -197,8 +240,9 @@ def test_invalid_weights_raise(kwargs, pattern):
 
 def test_activation_is_required_keyword():
     with pytest.raises(TypeError):
-        GatedMLPWeights(torch.ones(2, 2, dtype=F64), torch.ones(2, 2, dtype=F64),
-                        torch.ones(2, 2, dtype=F64))  # type: ignore[call-arg]
+        GatedMLPWeights(
+            torch.ones(2, 2, dtype=F64), torch.ones(2, 2, dtype=F64), torch.ones(2, 2, dtype=F64)
+        )  # type: ignore[call-arg]
 
 
 def test_weights_are_frozen():
@@ -220,6 +264,7 @@ def test_to_changes_dtype_and_keeps_values():
 
 # --- module --------------------------------------------------------------------------------
 
+
 def test_module_holds_buffers_not_parameters():
     w = random_weights(1, 6, 4, biases=(True, True, True))
     module = GatedMLP(w)
@@ -238,6 +283,7 @@ def test_module_rejects_non_weights():
 
 
 # --- file format ---------------------------------------------------------------------------
+
 
 @given(weights_args, st.sampled_from([torch.float32, F64]))
 @settings(max_examples=30, deadline=None)
@@ -289,13 +335,17 @@ def test_load_converts_dtype_and_device():
     assert torch.equal(loaded.up_bias, w.up_bias.float())
 
 
-@pytest.mark.parametrize("metadata, pattern", [
-    ({"notes": None}, r"metadata\['notes'\] is a NoneType"),
-    ({"sizes": [1, 2]}, r"metadata\['sizes'\] is a list"),
-    ({3: "x"}, r"metadata key 3 must be a string"),
-    ({"activation": "relu"}, r"contradicts the weights' activation 'silu'"),
-    ("activation=silu", r"metadata must be a mapping"),
-], ids=["none", "list", "int-key", "activation-conflict", "not-a-mapping"])
+@pytest.mark.parametrize(
+    "metadata, pattern",
+    [
+        ({"notes": None}, r"metadata\['notes'\] is a NoneType"),
+        ({"sizes": [1, 2]}, r"metadata\['sizes'\] is a list"),
+        ({3: "x"}, r"metadata key 3 must be a string"),
+        ({"activation": "relu"}, r"contradicts the weights' activation 'silu'"),
+        ("activation=silu", r"metadata must be a mapping"),
+    ],
+    ids=["none", "list", "int-key", "activation-conflict", "not-a-mapping"],
+)
 def test_save_rejects_bad_metadata(metadata, pattern, tmp_path):
     with pytest.raises(InvalidInputError, match=pattern):
         save_mlp(tmp_path / "m.safetensors", random_weights(0, 2, 2), metadata)
@@ -303,8 +353,11 @@ def test_save_rejects_bad_metadata(metadata, pattern, tmp_path):
 
 def test_save_converts_numbers_and_always_writes_activation(tmp_path):
     path = tmp_path / "m.safetensors"
-    save_mlp(path, random_weights(0, 2, 2, "gelu"),
-             {"seed": np.int64(4), "lr": 0.5, "whitened": True, "activation": "gelu"})
+    save_mlp(
+        path,
+        random_weights(0, 2, 2, "gelu"),
+        {"seed": np.int64(4), "lr": 0.5, "whitened": True, "activation": "gelu"},
+    )
     with safe_open(path, framework="numpy") as handle:
         meta = handle.metadata()
     assert meta == {"seed": "4", "lr": "0.5", "whitened": "True", "activation": "gelu"}
@@ -313,8 +366,11 @@ def test_save_converts_numbers_and_always_writes_activation(tmp_path):
 
 def _file_tensors(h=3, d=2):
     rng = np.random.default_rng(0)
-    return {"gate_proj.weight": rng.normal(size=(h, d)), "up_proj.weight": rng.normal(size=(h, d)),
-            "down_proj.weight": rng.normal(size=(d, h))}
+    return {
+        "gate_proj.weight": rng.normal(size=(h, d)),
+        "up_proj.weight": rng.normal(size=(h, d)),
+        "down_proj.weight": rng.normal(size=(d, h)),
+    }
 
 
 def _without(name):
@@ -337,25 +393,56 @@ def _nan_at(name, index):
 
 
 INVALID_FILES = [
-    ("missing-up", _without("up_proj.weight"), {"activation": "silu"}, r"missing tensor 'up_proj.weight'"),
-    ("missing-down", _without("down_proj.weight"), {"activation": "silu"}, r"missing tensor 'down_proj.weight'"),
-    ("down-wrong-shape", _replace("down_proj.weight", np.ones((3, 2))), {"activation": "silu"},
-     r"down_proj.weight has shape \(3, 2\) but \(2, 3\)"),
-    ("bias-wrong-shape", {**_file_tensors(), "down_proj.bias": np.ones(3)}, {"activation": "silu"},
-     r"down_proj.bias has shape \(3,\) but \(2,\)"),
-    ("nan-gate", _nan_at("gate_proj.weight", (1, 0)), {"activation": "silu"},
-     r"gate_proj.weight\[1, 0\] is nan"),
+    (
+        "missing-up",
+        _without("up_proj.weight"),
+        {"activation": "silu"},
+        r"missing tensor 'up_proj.weight'",
+    ),
+    (
+        "missing-down",
+        _without("down_proj.weight"),
+        {"activation": "silu"},
+        r"missing tensor 'down_proj.weight'",
+    ),
+    (
+        "down-wrong-shape",
+        _replace("down_proj.weight", np.ones((3, 2))),
+        {"activation": "silu"},
+        r"down_proj.weight has shape \(3, 2\) but \(2, 3\)",
+    ),
+    (
+        "bias-wrong-shape",
+        {**_file_tensors(), "down_proj.bias": np.ones(3)},
+        {"activation": "silu"},
+        r"down_proj.bias has shape \(3,\) but \(2,\)",
+    ),
+    (
+        "nan-gate",
+        _nan_at("gate_proj.weight", (1, 0)),
+        {"activation": "silu"},
+        r"gate_proj.weight\[1, 0\] is nan",
+    ),
     ("unknown-activation", _file_tensors(), {"activation": "swish"}, r"'swish' is unknown"),
     ("no-activation", _file_tensors(), {"seed": "1"}, r"no 'activation' entry"),
-    ("extra-tensor", {**_file_tensors(), "mlp.gate_proj.weight": np.ones((3, 2))}, {"activation": "silu"},
-     r"unexpected tensor\(s\) \['mlp.gate_proj.weight'\]"),
-    ("integer-tensor", _replace("up_proj.weight", np.ones((3, 2), dtype=np.int64)), {"activation": "silu"},
-     r"up_proj.weight must be floating point"),
+    (
+        "extra-tensor",
+        {**_file_tensors(), "mlp.gate_proj.weight": np.ones((3, 2))},
+        {"activation": "silu"},
+        r"unexpected tensor\(s\) \['mlp.gate_proj.weight'\]",
+    ),
+    (
+        "integer-tensor",
+        _replace("up_proj.weight", np.ones((3, 2), dtype=np.int64)),
+        {"activation": "silu"},
+        r"up_proj.weight must be floating point",
+    ),
 ]
 
 
-@pytest.mark.parametrize("tensors, metadata, pattern", [c[1:] for c in INVALID_FILES],
-                         ids=[c[0] for c in INVALID_FILES])
+@pytest.mark.parametrize(
+    "tensors, metadata, pattern", [c[1:] for c in INVALID_FILES], ids=[c[0] for c in INVALID_FILES]
+)
 def test_malformed_files_raise_naming_the_tensor(tensors, metadata, pattern, tmp_path):
     path = tmp_path / "bad.safetensors"
     save_file(tensors, str(path), metadata=metadata)
@@ -373,6 +460,7 @@ def test_not_a_safetensors_file(tmp_path):
 
 
 # --- read-out folding ----------------------------------------------------------------------
+
 
 @given(weights_args, st.integers(0, 2**31 - 1), st.integers(1, 6))
 @settings(max_examples=40, deadline=None)
@@ -393,8 +481,11 @@ def test_folding_gives_the_logits_of_transformed_values(args, seed, n_values):
     out = numpy_forward(tensors, activation, x)
     ref = out @ (values @ lin.T).T
     # Entrywise rounding scale: |<g, L v>| ≤ ‖g‖·‖L‖_F·‖v‖.
-    scale = (np.linalg.norm(out, axis=1)[:, None] * np.linalg.norm(lin)
-             * np.linalg.norm(values, axis=1)[None, :])
+    scale = (
+        np.linalg.norm(out, axis=1)[:, None]
+        * np.linalg.norm(lin)
+        * np.linalg.norm(values, axis=1)[None, :]
+    )
     assert np.all(np.abs(got - ref) <= 1e-12 * scale + 1e-300)
     assert folded.n_params == w.n_params
     assert torch.equal(folded.gate, w.gate) and torch.equal(folded.up, w.up)
@@ -402,7 +493,9 @@ def test_folding_gives_the_logits_of_transformed_values(args, seed, n_values):
 
 def test_fold_known_value_and_no_mutation():
     eye = torch.eye(2, dtype=F64)
-    w = GatedMLPWeights(eye, eye, eye, activation="identity", down_bias=torch.tensor([1.0, 2.0], dtype=F64))
+    w = GatedMLPWeights(
+        eye, eye, eye, activation="identity", down_bias=torch.tensor([1.0, 2.0], dtype=F64)
+    )
     lin = np.array([[0.0, 1.0], [1.0, 0.0]])  # swap coordinates: Lᵀ = L
     folded = fold_readout(w, lin)
     assert folded.down.tolist() == [[0.0, 1.0], [1.0, 0.0]]
@@ -412,12 +505,16 @@ def test_fold_known_value_and_no_mutation():
     assert torch.equal(identity.down, w.down) and torch.equal(identity.down_bias, w.down_bias)
 
 
-@pytest.mark.parametrize("transform, pattern", [
-    (np.ones((2, 3)), r"transform has shape \(2, 3\) but \(3, 3\)"),
-    (np.ones(3), r"transform has shape \(3,\)"),
-    (np.array([[1.0, 0, 0], [0, np.inf, 0], [0, 0, 1]]), r"transform\[1, 1\] is inf"),
-    (np.array([["a"] * 3] * 3), r"real numeric matrix"),
-], ids=["not-square", "vector", "inf", "strings"])
+@pytest.mark.parametrize(
+    "transform, pattern",
+    [
+        (np.ones((2, 3)), r"transform has shape \(2, 3\) but \(3, 3\)"),
+        (np.ones(3), r"transform has shape \(3,\)"),
+        (np.array([[1.0, 0, 0], [0, np.inf, 0], [0, 0, 1]]), r"transform\[1, 1\] is inf"),
+        (np.array([["a"] * 3] * 3), r"real numeric matrix"),
+    ],
+    ids=["not-square", "vector", "inf", "strings"],
+)
 def test_fold_rejects_bad_transform(transform, pattern):
     with pytest.raises(InvalidInputError, match=pattern):
         fold_readout(random_weights(0, 4, 3), transform)

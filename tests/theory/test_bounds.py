@@ -103,8 +103,11 @@ def test_near_integer_irrational_ratio_decided_at_high_precision(bijective):
     n_facts, n_values, count = (3, 3, 6) if bijective else (1, 3, 3)
     with mpmath.workdps(50):
         true_bits = mpmath.log(count) / mpmath.log(2)
-        for b in (math.log2(count), math.nextafter(math.log2(count), math.inf),
-                  math.nextafter(math.log2(count), -math.inf)):
+        for b in (
+            math.log2(count),
+            math.nextafter(math.log2(count), math.inf),
+            math.nextafter(math.log2(count), -math.inf),
+        ):
             b_exact = mpmath.mpf(repr(b))
             expected = 1 if b_exact >= true_bits else 2
             assert min_params(n_facts, n_values, b, bijective=bijective) == expected
@@ -199,8 +202,11 @@ def test_min_params_is_the_least_sufficient_count(n_facts, n_values, b, bijectiv
         n_values = n_facts
     w = min_params(n_facts, n_values, b, bijective=bijective)
     with mpmath.workdps(50):
-        bits = (mp_log2_factorial(n_facts) if bijective
-                else n_facts * mpmath.log(n_values) / mpmath.log(2))
+        bits = (
+            mp_log2_factorial(n_facts)
+            if bijective
+            else n_facts * mpmath.log(n_values) / mpmath.log(2)
+        )
         b_exact = mpmath.mpf(repr(b))
         assert w * b_exact >= bits - mpmath.mpf(10) ** -40
         assert w == 0 or (w - 1) * b_exact < bits
@@ -258,8 +264,11 @@ def test_efficiency_at_min_params_never_beats_b(n_facts, n_values, b, bijective)
         assert bits_per_param(n_facts, n_values, w - 1, bijective=bijective) > b * (1 - 1e-12)
 
 
-@given(n_facts=st.integers(1, 10**6), n_values=st.integers(2, 10**6),
-       b=st.floats(1e-2, 64, allow_nan=False))
+@given(
+    n_facts=st.integers(1, 10**6),
+    n_values=st.integers(2, 10**6),
+    b=st.floats(1e-2, 64, allow_nan=False),
+)
 def test_facts_per_param_ceiling_is_b_over_log2_m(n_facts, n_values, b):
     # For arbitrary maps the ceiling does not depend on F.
     got = facts_per_param_ceiling(n_facts, n_values, b)
@@ -273,8 +282,9 @@ def test_reference_rates(n_facts, n_values, bijective):
     table = min_params_at_reference_rates(n_facts, n_values, bijective=bijective)
     assert list(table) == [rate.key for rate in REFERENCE_RATES]
     for rate in REFERENCE_RATES:
-        assert table[rate.key] == min_params(n_facts, n_values, rate.bits_per_param,
-                                             bijective=bijective)
+        assert table[rate.key] == min_params(
+            n_facts, n_values, rate.bits_per_param, bijective=bijective
+        )
     # the denser rate never needs more parameters
     assert table["morris-2025"] <= table["allen-zhu-li-2024"]
 
@@ -290,8 +300,12 @@ def test_reference_rate_values_are_the_cited_ones():
 # ---------------------------------------------------------------------------------------------
 
 
-@given(n_facts=st.integers(1, 10**5), n_values=st.integers(1, 10**5),
-       b=st.floats(1e-2, 64, allow_nan=False), bijective=st.booleans())
+@given(
+    n_facts=st.integers(1, 10**5),
+    n_values=st.integers(1, 10**5),
+    b=st.floats(1e-2, 64, allow_nan=False),
+    bijective=st.booleans(),
+)
 @settings(deadline=None, max_examples=50)
 def test_bound_report_agrees_with_functions_and_is_json(n_facts, n_values, b, bijective):
     if bijective:
@@ -303,7 +317,8 @@ def test_bound_report_agrees_with_functions_and_is_json(n_facts, n_values, b, bi
     assert data["bits_required"] == bits_required(n_facts, n_values, bijective=bijective)
     assert data["min_params"] == min_params(n_facts, n_values, b, bijective=bijective)
     assert data["reference_min_params"] == min_params_at_reference_rates(
-        n_facts, n_values, bijective=bijective)
+        n_facts, n_values, bijective=bijective
+    )
     if bijective:
         assert data["stirling_lower"] <= data["bits_required"] <= data["stirling_upper"]
     else:
@@ -359,23 +374,35 @@ INVALID_CALLS = [
     pytest.param(lambda: bits_required(True, 3), "n_facts", "True", id="F-bool"),
     pytest.param(lambda: bits_required("4", 3), "n_facts", "'4'", id="F-string"),
     pytest.param(lambda: bits_required(3, 4, bijective=True), "n_values", "4", id="bijective-M!=F"),
-    pytest.param(lambda: bits_required(3, 3, bijective="yes"), "bijective", "yes", id="bijective-str"),
+    pytest.param(
+        lambda: bits_required(3, 3, bijective="yes"), "bijective", "yes", id="bijective-str"
+    ),
     pytest.param(lambda: min_params(5, 5, 0), "bits_per_param", "0", id="b=0"),
     pytest.param(lambda: min_params(5, 5, -1.5), "bits_per_param", "-1.5", id="b<0"),
     pytest.param(lambda: min_params(5, 5, math.nan), "bits_per_param", "nan", id="b=nan"),
     pytest.param(lambda: min_params(5, 5, math.inf), "bits_per_param", "inf", id="b=inf"),
     pytest.param(lambda: min_params(5, 5, "2"), "bits_per_param", "'2'", id="b-string"),
-    pytest.param(lambda: min_params(5, 5, 10**400), "bits_per_param", "1000", id="b-overflows-float"),
+    pytest.param(
+        lambda: min_params(5, 5, 10**400), "bits_per_param", "1000", id="b-overflows-float"
+    ),
     pytest.param(lambda: min_params(0, 5, 2), "n_facts", "0", id="min_params-F=0"),
-    pytest.param(lambda: min_params(4, 5, 2, bijective=True), "n_values", "5", id="min_params-bijective-M!=F"),
+    pytest.param(
+        lambda: min_params(4, 5, 2, bijective=True), "n_values", "5", id="min_params-bijective-M!=F"
+    ),
     pytest.param(lambda: bits_per_param(5, 5, 0), "n_params", "0", id="W=0"),
     pytest.param(lambda: bits_per_param(5, 5, 1.5), "n_params", "1.5", id="W-non-integer"),
-    pytest.param(lambda: facts_per_param_ceiling(5, 5, 0.0), "bits_per_param", "0.0", id="ceiling-b=0"),
+    pytest.param(
+        lambda: facts_per_param_ceiling(5, 5, 0.0), "bits_per_param", "0.0", id="ceiling-b=0"
+    ),
     pytest.param(lambda: min_params_at_reference_rates(5, 0), "n_values", "0", id="rates-M=0"),
     pytest.param(lambda: log2_factorial_bounds(0), "n_facts", "0", id="stirling-F=0"),
     pytest.param(lambda: bound_report(5, 5, math.nan), "bits_per_param", "nan", id="report-b=nan"),
-    pytest.param(lambda: bound_report(5, 6, 2, bijective=True), "n_values", "6", id="report-bijective-M!=F"),
-    pytest.param(lambda: counting_bound(bijective=1), "bijective", "1", id="counting-bijective-int"),
+    pytest.param(
+        lambda: bound_report(5, 6, 2, bijective=True), "n_values", "6", id="report-bijective-M!=F"
+    ),
+    pytest.param(
+        lambda: counting_bound(bijective=1), "bijective", "1", id="counting-bijective-int"
+    ),
 ]
 
 
@@ -395,7 +422,8 @@ def test_invalid_calls_raise_naming_the_argument(call, argument, value):
 
 def test_all_lists_exactly_the_public_names():
     defined_here = {
-        name for name, obj in vars(bounds).items()
+        name
+        for name, obj in vars(bounds).items()
         if not name.startswith("_") and getattr(obj, "__module__", None) == "theory.bounds"
     }
     assert set(bounds.__all__) == defined_here | {"REFERENCE_RATES"}
@@ -411,8 +439,15 @@ def test_theory_does_not_import_torch_or_numerics():
     import inspect
 
     tree = ast.parse(inspect.getsource(bounds))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
-                if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert not imported & {"torch", "numerics", "mpmath"}

@@ -20,7 +20,6 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tests.strategies import embedding_matrices
-from theory.decodability import decodability, separation_margin
 from theory.decoder import (
     PROJECTIONS,
     UNIT_ROUNDOFF,
@@ -29,6 +28,7 @@ from theory.decoder import (
     projection_matrix,
 )
 from theory.errors import InvalidInputError
+from theory.rho import decodability, separation_margin
 
 
 def random_values(n: int, dim: int, seed: int) -> np.ndarray:
@@ -37,6 +37,7 @@ def random_values(n: int, dim: int, seed: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- projection_matrix
+
 
 @pytest.mark.parametrize("kind", PROJECTIONS)
 @pytest.mark.parametrize("code_dim", [1, 3, 6])
@@ -69,11 +70,12 @@ def test_pca_columns_are_orthonormal_and_capture_the_top_variance(code_dim):
 
 def test_pca_sees_only_the_used_values():
     values = random_values(30, 4, 3)
-    values[20:] *= np.array([100.0, 0, 0, 0])        # unused values stretched along e_0
+    values[20:] *= np.array([100.0, 0, 0, 0])  # unused values stretched along e_0
     used = np.arange(20)
     P_used = projection_matrix(values, 2, kind="pca", used=used)
-    np.testing.assert_allclose(np.abs(P_used), np.abs(projection_matrix(values[:20], 2, kind="pca")),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        np.abs(P_used), np.abs(projection_matrix(values[:20], 2, kind="pca")), atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("code_dim", [1, 3, 4])
@@ -86,24 +88,29 @@ def test_whitened_projection_gives_identity_covariance_of_used_values(code_dim):
     np.testing.assert_allclose(cov, np.eye(code_dim), atol=1e-10)
 
 
-@pytest.mark.parametrize("values, code_dim, kwargs, pattern", [
-    (np.eye(3), 0, {}, r"code_dim must be an integer in \[1, d = 3\], got 0"),
-    (np.eye(3), 4, {}, r"code_dim must be an integer in \[1, d = 3\], got 4"),
-    (np.eye(3), True, {}, r"got True"),
-    (np.eye(3), 2.0, {}, r"got 2.0"),
-    (np.eye(3), 2, {"kind": "random"}, r"projection 'random' is unknown"),
-    (np.array([[1.0, np.nan]]), 1, {}, r"values\[0, 1\] is nan"),
-    (np.ones(3), 1, {}, r"values must be a 2-D array"),
-    (np.eye(3), 2, {"kind": "pca", "used": [0, 5]}, r"used\[1\] = 5 is out of range"),
-    # three used values span 2 centred directions: a 3-dimensional whitening is impossible
-    (np.eye(4), 3, {"kind": "whitened", "used": [0, 1, 2]}, r"span only 2"),
-], ids=["zero", "above-d", "bool", "float", "kind", "nan", "1-d", "used-range", "whitened-rank"])
+@pytest.mark.parametrize(
+    "values, code_dim, kwargs, pattern",
+    [
+        (np.eye(3), 0, {}, r"code_dim must be an integer in \[1, d = 3\], got 0"),
+        (np.eye(3), 4, {}, r"code_dim must be an integer in \[1, d = 3\], got 4"),
+        (np.eye(3), True, {}, r"got True"),
+        (np.eye(3), 2.0, {}, r"got 2.0"),
+        (np.eye(3), 2, {"kind": "random"}, r"projection 'random' is unknown"),
+        (np.array([[1.0, np.nan]]), 1, {}, r"values\[0, 1\] is nan"),
+        (np.ones(3), 1, {}, r"values must be a 2-D array"),
+        (np.eye(3), 2, {"kind": "pca", "used": [0, 5]}, r"used\[1\] = 5 is out of range"),
+        # three used values span 2 centred directions: a 3-dimensional whitening is impossible
+        (np.eye(4), 3, {"kind": "whitened", "used": [0, 1, 2]}, r"span only 2"),
+    ],
+    ids=["zero", "above-d", "bool", "float", "kind", "nan", "1-d", "used-range", "whitened-rank"],
+)
 def test_projection_matrix_invalid_calls(values, code_dim, kwargs, pattern):
     with pytest.raises(InvalidInputError, match=pattern):
         projection_matrix(values, code_dim, **kwargs)
 
 
 # --------------------------------------------------------------------------- build_decoder
+
 
 @pytest.mark.parametrize("kind, code_dim", [("pca", 5), ("gaussian", 3)])
 def test_codes_are_unit_separators_of_used_values_and_zero_for_unused(kind, code_dim):
@@ -121,14 +128,19 @@ def test_codes_are_unit_separators_of_used_values_and_zero_for_unused(kind, code
     unused = np.setdiff1d(np.arange(12), used)
     assert not dec.codes[unused].any()
     assert np.isnan(dec.rho_projected[unused]).all()
-    for j in decodable:   # each code attains ρ_j(W) against ALL values, unused ones included
-        assert separation_margin(W, int(j), dec.codes[j]) == pytest.approx(dec.rho_projected[j], abs=1e-12)
+    for j in decodable:  # each code attains ρ_j(W) against ALL values, unused ones included
+        assert separation_margin(W, int(j), dec.codes[j]) == pytest.approx(
+            dec.rho_projected[j], abs=1e-12
+        )
     assert dec.rho == pytest.approx(np.min(dec.rho_projected[used]))
     assert dec.decodable == (dec.rho > 0)
-    if kind == "pca":   # a square orthonormal P is a rotation: ρ is kept, every value decodable
+    if kind == "pca":  # a square orthonormal P is a rotation: ρ is kept, every value decodable
         assert decodable.size == used.size
-        np.testing.assert_allclose(dec.rho_projected[used],
-                                   decodability(values, indices=used).rho_per_value[used], atol=1e-9)
+        np.testing.assert_allclose(
+            dec.rho_projected[used],
+            decodability(values, indices=used).rho_per_value[used],
+            atol=1e-9,
+        )
 
 
 def test_projection_that_hides_a_used_value_makes_the_decoder_undecodable():
@@ -138,11 +150,13 @@ def test_projection_that_hides_a_used_value_makes_the_decoder_undecodable():
     assert dec.rho_projected[1] == 0.0 and not dec.decodable
     assert not dec.codes[1].any()
     full = build_decoder(values, [0, 1, 2], np.eye(2))
-    assert full.decodable   # in 2-D all three are vertices
+    assert full.decodable  # in 2-D all three are vertices
 
 
 def test_build_decoder_shape_errors():
-    with pytest.raises(InvalidInputError, match="projection has 2 rows but the values have dimension 3"):
+    with pytest.raises(
+        InvalidInputError, match="projection has 2 rows but the values have dimension 3"
+    ):
         build_decoder(np.eye(3), [0, 1], np.ones((2, 2)))
     with pytest.raises(InvalidInputError, match=r"fact_map\[1\] = 3 is out of range"):
         build_decoder(np.eye(3), [0, 3], np.eye(3))
@@ -170,6 +184,7 @@ def test_codes_are_invariant_to_scaling_the_values(values, seed):
 
 # --------------------------------------------------------------------------- the inequality
 
+
 @st.composite
 def decoders(draw):
     """A decodable projected value set with its decoder, drawn from the shared strategy."""
@@ -196,14 +211,18 @@ def test_perturbations_below_rho_decode_correctly(drawn, seed):
         norms = np.linalg.norm(diffs, axis=1)
         # random directions and the adversarial ones (−a_ij), all at ‖δ‖ = (1 − 1e-3)·ρ_i
         directions = rng.standard_normal((20, W.shape[1]))
-        directions = np.vstack([directions / np.linalg.norm(directions, axis=1, keepdims=True),
-                                -diffs / norms[:, None]])
+        directions = np.vstack(
+            [
+                directions / np.linalg.norm(directions, axis=1, keepdims=True),
+                -diffs / norms[:, None],
+            ]
+        )
         for delta in (1 - 1e-3) * rho * directions:
             y = dec.codes[i] + delta
             gaps = diffs @ y
             bound = (rho - np.linalg.norm(delta)) * norms
             assert (gaps >= bound - 1e-12 * norms * np.linalg.norm(y)).all()
-            assert (gaps > 0).all()                       # argmax is i, strictly
+            assert (gaps > 0).all()  # argmax is i, strictly
             # through the projection: logits against the original values are the same
             logits = (dec.projection @ y) @ values.T
             assert int(np.argmax(logits)) == i
@@ -224,11 +243,11 @@ def test_a_perturbation_just_above_rho_breaks_decoding(drawn):
         norms = np.linalg.norm(diffs, axis=1)
         a = diffs / norms[:, None]
         k = int(np.argmin(a @ dec.codes[i]))
-        assert a[k] @ dec.codes[i] == pytest.approx(rho, abs=1e-9)   # the active constraint
+        assert a[k] @ dec.codes[i] == pytest.approx(rho, abs=1e-9)  # the active constraint
         eps = 1e-3 * rho
         y = dec.codes[i] - (rho + eps) * a[k]
         assert np.linalg.norm(y - dec.codes[i]) == pytest.approx(rho + eps)
-        assert W[others[k]] @ y > W[i] @ y                      # j* now beats i
+        assert W[others[k]] @ y > W[i] @ y  # j* now beats i
         # and the same size in the safe direction (along c_i) does not break it
         y_safe = dec.codes[i] + (rho + eps) * dec.codes[i]
         assert (diffs @ y_safe > 0).all()
@@ -247,13 +266,16 @@ def test_inequality_on_a_known_triangle():
 
 # --------------------------------------------------------------------------- float bounds
 
+
 def test_float_forward_error_bound_formula_and_ordering():
     for dtype, u in UNIT_ROUNDOFF.items():
         n = 10
         assert float_forward_error_bound(2.0, n, dtype) == pytest.approx(2 * n * u / (1 - n * u))
-    b64, b32, b16 = (float_forward_error_bound(1.0, 100, t) for t in ("float64", "float32", "bfloat16"))
+    b64, b32, b16 = (
+        float_forward_error_bound(1.0, 100, t) for t in ("float64", "float32", "bfloat16")
+    )
     assert 0 < b64 < b32 < b16
-    assert float_forward_error_bound(1.0, 2**8, "bfloat16") == math.inf   # n·u ≥ 1
+    assert float_forward_error_bound(1.0, 2**8, "bfloat16") == math.inf  # n·u ≥ 1
     assert float_forward_error_bound(0.0, 10, "float32") == 0.0
     with pytest.raises(InvalidInputError, match="dtype 'float16' is unknown"):
         float_forward_error_bound(1.0, 10, "float16")
@@ -262,9 +284,12 @@ def test_float_forward_error_bound_formula_and_ordering():
 @given(st.floats(0.0, 1e6), st.floats(1.0, 1e3), st.integers(1, 10**6), st.integers(1, 10**6))
 def test_float_forward_error_bound_is_linear_in_amplification_and_monotone_in_length(a, c, n1, n2):
     lo, hi = sorted((n1, n2))
-    assert float_forward_error_bound(a, lo, "float32") <= float_forward_error_bound(a, hi, "float32")
+    assert float_forward_error_bound(a, lo, "float32") <= float_forward_error_bound(
+        a, hi, "float32"
+    )
     assert float_forward_error_bound(a * c, lo, "float32") == pytest.approx(
-        c * float_forward_error_bound(a, lo, "float32"), rel=1e-12)
+        c * float_forward_error_bound(a, lo, "float32"), rel=1e-12
+    )
 
 
 @given(st.integers(1, 400), st.integers(0, 2**31 - 1), st.sampled_from([1.0, 1e-3, 1e3]))
@@ -276,9 +301,9 @@ def test_float_forward_error_bound_bounds_a_float32_dot_product(length, seed, sc
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(length) * scale).astype(np.float32)
     y = rng.standard_normal(length).astype(np.float32)
-    products = x * y                                    # rounded to float32
+    products = x * y  # rounded to float32
     computed = np.float32(0.0)
-    for p in products:                                  # sequential float32 accumulation
+    for p in products:  # sequential float32 accumulation
         computed = np.float32(computed + p)
     exact = float(np.sum(x.astype(np.float64) * y.astype(np.float64)))
     magnitude = float(np.sum(np.abs(x.astype(np.float64) * y.astype(np.float64))))

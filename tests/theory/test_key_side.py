@@ -20,6 +20,7 @@ def brute_force(keys, fact_map, both_signs):
         while parent[a] != a:
             a = parent[a]
         return a
+
     for a, b in itertools.combinations(nz, 2):
         gap = np.abs(unit[a] - unit[b]).max()
         if both_signs:
@@ -29,13 +30,19 @@ def brute_force(keys, fact_map, both_signs):
     groups = {}
     for i in nz:
         groups.setdefault(find(i), []).append(i)
-    return sorted(tuple(sorted(g)) for g in groups.values()
-                  if len(g) > 1 and len(set(fact_map[g])) > 1)
+    return sorted(
+        tuple(sorted(g)) for g in groups.values() if len(g) > 1 and len(set(fact_map[g])) > 1
+    )
 
 
 @settings(max_examples=80, deadline=None)
-@given(seed=st.integers(0, 2**31), n=st.integers(1, 25), d=st.integers(1, 6),
-       n_planted=st.integers(0, 6), both=st.booleans())
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(1, 25),
+    d=st.integers(1, 6),
+    n_planted=st.integers(0, 6),
+    both=st.booleans(),
+)
 def test_matches_brute_force_with_planted_multiples(seed, n, d, n_planted, both):
     rng = np.random.default_rng(seed)
     keys = rng.standard_normal((n, d))

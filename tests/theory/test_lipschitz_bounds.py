@@ -23,8 +23,12 @@ DERIVATIVES = {
     "relu": lambda z: (z > 0).astype(float),
     "identity": lambda z: np.ones_like(z),
 }
-RATIOS = {"silu": expit, "gelu": ndtr, "relu": lambda z: (z > 0).astype(float),
-          "identity": np.ones_like}
+RATIOS = {
+    "silu": expit,
+    "gelu": ndtr,
+    "relu": lambda z: (z > 0).astype(float),
+    "identity": np.ones_like,
+}
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATION_BOUNDS))
@@ -44,15 +48,24 @@ def _mlp(rng, h, d, bias):
 def _jacobian(G, A, D, bg, ba, x, name):
     u = G @ x + (0 if bg is None else bg)
     w = A @ x + (0 if ba is None else ba)
-    sigma = {"silu": lambda z: z * expit(z), "gelu": lambda z: z * ndtr(z),
-             "relu": lambda z: np.maximum(z, 0), "identity": lambda z: z}[name]
+    sigma = {
+        "silu": lambda z: z * expit(z),
+        "gelu": lambda z: z * ndtr(z),
+        "relu": lambda z: np.maximum(z, 0),
+        "identity": lambda z: z,
+    }[name]
     return D @ (np.diag(DERIVATIVES[name](u) * w) @ G + np.diag(sigma(u)) @ A)
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), h=st.integers(1, 12), d=st.integers(1, 6),
-       name=st.sampled_from(sorted(ACTIVATION_BOUNDS)), bias=st.booleans(),
-       radius=st.sampled_from([0.0, 0.01, 0.5, 3.0]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    h=st.integers(1, 12),
+    d=st.integers(1, 6),
+    name=st.sampled_from(sorted(ACTIVATION_BOUNDS)),
+    bias=st.booleans(),
+    radius=st.sampled_from([0.0, 0.01, 0.5, 3.0]),
+)
 def test_bound_dominates_the_jacobian_anywhere_in_the_ball(seed, h, d, name, bias, radius):
     rng = np.random.default_rng(seed)
     G, A, D, (bg, ba) = _mlp(rng, h, d, bias)
@@ -73,24 +86,49 @@ def test_known_value_square_map():
 
 
 def test_certified_radius_cases():
-    assert certified_radius([0.2, -0.1, 5.0, 0.3], [2.0, 2.0, 2.0, 0.0], 1.0).tolist() == \
-        [0.1, 0.0, 1.0, 1.0]
+    assert certified_radius([0.2, -0.1, 5.0, 0.3], [2.0, 2.0, 2.0, 0.0], 1.0).tolist() == [
+        0.1,
+        0.0,
+        1.0,
+        1.0,
+    ]
 
 
-@pytest.mark.parametrize("call", [
-    lambda: activation_bounds("tanh"),
-    lambda: gated_lipschitz_bound(np.eye(2), np.eye(3), np.eye(2), "relu", np.zeros((1, 2)), 1.0),
-    lambda: gated_lipschitz_bound(np.eye(2), np.eye(2), np.eye(2), "relu", np.zeros((1, 3)), 1.0),
-    lambda: gated_lipschitz_bound(np.eye(2), np.eye(2), np.eye(2), "relu", np.zeros((1, 2)), -1.0),
-    lambda: gated_lipschitz_bound(np.eye(2), np.eye(2), np.eye(2), "relu", np.zeros((1, 2)), 1.0,
-                                  gate_bias=np.ones(3)),
-    lambda: gated_lipschitz_bound(np.full((2, 2), np.nan), np.eye(2), np.eye(2), "relu",
-                                  np.zeros((1, 2)), 1.0),
-    lambda: certified_radius([1.0], [1.0, 2.0], 1.0),
-    lambda: certified_radius([1.0], [-1.0], 1.0),
-    lambda: certified_radius([1.0], [1.0], math.inf),
-], ids=["activation", "up-shape", "center-dim", "radius", "bias-shape", "nan", "cert-shape",
-        "cert-negative-L", "cert-radius"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: activation_bounds("tanh"),
+        lambda: gated_lipschitz_bound(
+            np.eye(2), np.eye(3), np.eye(2), "relu", np.zeros((1, 2)), 1.0
+        ),
+        lambda: gated_lipschitz_bound(
+            np.eye(2), np.eye(2), np.eye(2), "relu", np.zeros((1, 3)), 1.0
+        ),
+        lambda: gated_lipschitz_bound(
+            np.eye(2), np.eye(2), np.eye(2), "relu", np.zeros((1, 2)), -1.0
+        ),
+        lambda: gated_lipschitz_bound(
+            np.eye(2), np.eye(2), np.eye(2), "relu", np.zeros((1, 2)), 1.0, gate_bias=np.ones(3)
+        ),
+        lambda: gated_lipschitz_bound(
+            np.full((2, 2), np.nan), np.eye(2), np.eye(2), "relu", np.zeros((1, 2)), 1.0
+        ),
+        lambda: certified_radius([1.0], [1.0, 2.0], 1.0),
+        lambda: certified_radius([1.0], [-1.0], 1.0),
+        lambda: certified_radius([1.0], [1.0], math.inf),
+    ],
+    ids=[
+        "activation",
+        "up-shape",
+        "center-dim",
+        "radius",
+        "bias-shape",
+        "nan",
+        "cert-shape",
+        "cert-negative-L",
+        "cert-radius",
+    ],
+)
 def test_invalid_calls(call):
     with pytest.raises(InvalidInputError):
         call()

@@ -1,0 +1,338 @@
+"""The encoder–decoder construction: any feasible fact set → one gated MLP storing every fact.
+
+Pipeline (paper §4; details derived here):
+
+1. **Decoder** (:mod:`theory.decoder`): project the values to ``m`` dimensions with ``P``
+   (d×m) and take the exact separators of the projected used values as codes ``c_j``.
+   ``m`` is chosen as the smallest code dimension whose projected decodability ρ(W) exceeds
+   an a-priori float32 rounding-error bound (``code_dim=None``), or fixed by the user.
+2. **Encoder**: random gate rows, up projection solved so that every key hits its code.
+   ``dense`` (:mod:`numerics.construction.encoder_dense`): SiLU gates on whitened keys, one Cholesky solve of
+   an F×F kernel, refined; ``sparse`` (:mod:`numerics.construction.encoder_sparse`): threshold-ReLU
+   gates each on for a small cap (bucket) of keys, a sparse kernel solved by conjugate
+   gradients in O(pFd) memory. ``auto`` takes dense up to ``DENSE_MAX_KEYS`` distinct keys
+   (the kernel and its factor take 2·8·F² bytes: 4.3 GB at 2^14) and sparse beyond. If the
+   solve fails for a gate draw (a :class:`SolverError`), it is repeated up to
+   ``ENCODER_ATTEMPTS`` times with a fresh draw and 50% more gate rows; if every attempt
+   fails, ``auto`` falls back (up to ``SPLINE_MAX_KEYS`` distinct keys) to ``spline`` (:mod:`numerics.construction.encoder_spline`: linear
+   interpolation of the codes along one direction, no linear system, m·F ReLU gates), which
+   succeeds for any distinct keys. The attempts are reported.
+3. **Fold**: the encoder's code map (group t → coordinate t) times ``P`` is the down
+   projection, ``D[:, t·r + n] = P[:, t]``, so the result is one standard gated MLP
+   ``g(x) = D(σ(Gx) ⊙ Ax)`` with ``h = m·r`` hidden neurons and ``3·h·d`` parameters.
+4. **Checks**: recall in float64 (must be 1), and whether it survives float32 and bfloat16,
+   decided by casting the weights and the embeddings and checking every fact.
+
+Fact sets with an undecodable used value are refused (:class:`InfeasibleFactSetError`): the
+construction tries up to ``m = d`` with the identity projection, which preserves ρ.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from numerics.construction.code_dim import (
+    choose_code_dim,
+    full_dimension_decoder,
+    nested_projection,
+)
+from numerics.construction.encoder_dense import EncoderSolution, solve_encoder
+from numerics.construction.encoder_sparse import solve_encoder_sparse
+from numerics.construction.encoder_spline import solve_encoder_spline
+from numerics.factset import FactSet
+from numerics.mlp import ACTIVATIONS, GatedMLP, GatedMLPWeights
+from numerics.strict_recall import RecallResult, recall
+from theory.bounds import bits_per_param
+from theory.decoder import PROJECTIONS, Decoder, build_decoder, float_forward_error_bound
+from theory.errors import InvalidInputError, SolverError
+from theory.param_count import encoder_gate_rows
+from theory.validation import preview_indices, require_int
+
+__all__ = ["ENCODERS", "ConstructionConfig", "Construction", "construct", "cast_recall"]
+
+#: Cancellation factor assumed before the encoder exists (measured after the build: about
+#: 2e2–3e2 on spherical sets with F = 2048, d = 64); it only sets the a-priori m.
+AMPLIFICATION_GUESS = 1e3
+#: Largest number of distinct keys the ``auto`` encoder solves densely.
+DENSE_MAX_KEYS = 2**14
+#: Largest number of distinct keys the ``auto`` encoder hands to the spline fallback (it
+#: has m·F hidden neurons and evaluates F×F gate values).
+SPLINE_MAX_KEYS = 2**12
+#: Gate draws tried before a SolverError is passed on; each retry has 50% more gate rows.
+ENCODER_ATTEMPTS = 3
+ENCODERS = ("auto", "dense", "sparse", "spline")
+
+
+@dataclass(frozen=True)
+class ConstructionConfig:
+    """Settings of :func:`construct`.
+
+    code_dim : m, or None to choose it (smallest m with ρ(W) above the float32 bound)
+    projection : ``gaussian`` (default), ``pca`` or ``whitened``
+    activation : gate nonlinearity (default ``silu``, analytic: the measure-zero guarantee);
+        the sparse and spline encoders always use thresholded ReLU gates
+    slack : extra unknowns in the encoder (:func:`theory.param_count.encoder_gate_rows`)
+    encoder : ``auto`` (default), ``dense``, ``sparse`` or ``spline`` (module docstring)
+    bias : gate and up biases; None = only when a key is zero (g(0) = 0 otherwise)
+    seed : seeds the projection and the gate draw; the same seed gives the same weights
+    device : where the encoder solve and the recall checks run
+    """
+
+    code_dim: int | None = None
+    projection: str = "gaussian"
+    activation: str = "silu"
+    slack: float = 0.05
+    encoder: str = "auto"
+    bias: bool | None = None
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self):
+        if self.projection not in PROJECTIONS:
+            raise InvalidInputError(
+                f"projection {self.projection!r} is unknown; choose one of {list(PROJECTIONS)}"
+            )
+        ACTIVATIONS[self.activation]  # raises InvalidInputError for an unknown name
+        if self.encoder not in ENCODERS:
+            raise InvalidInputError(
+                f"encoder {self.encoder!r} is unknown; choose one of {list(ENCODERS)}"
+            )
+        if self.code_dim is not None and (isinstance(self.code_dim, bool) or self.code_dim < 1):
+            raise InvalidInputError(
+                f"code_dim must be a positive integer or None, got {self.code_dim!r}"
+            )
+        if not (math.isfinite(self.slack) and self.slack >= 0):
+            raise InvalidInputError(f"slack must be finite and ≥ 0, got {self.slack!r}")
+        require_int("seed", self.seed, 0)
+
+
+@dataclass(frozen=True)
+class Construction:
+    """A constructed MLP (float64 weights) and the evidence that it stores the fact set."""
+
+    weights: GatedMLPWeights
+    config: ConstructionConfig
+    code_dim: int
+    rho_projected: float
+    recall: RecallResult
+    float32: RecallResult
+    bf16: RecallResult
+    encoder: EncoderSolution
+    encoder_attempts: int
+    float32_error_bound: float
+    seconds: float
+
+    @property
+    def params(self) -> int:
+        return self.weights.n_params
+
+    @property
+    def hidden(self) -> int:
+        return self.weights.hidden
+
+    @property
+    def float32_ok(self) -> bool:
+        return self.float32.accuracy == 1.0
+
+    @property
+    def bf16_ok(self) -> bool:
+        return self.bf16.accuracy == 1.0
+
+    def summary(self, n_facts: int, n_values: int) -> dict:
+        """JSON-ready summary (the ``factmlp construct --json`` object)."""
+        return {
+            "recall": self.recall.accuracy,
+            "params": self.params,
+            "params_per_fact": self.params / n_facts,
+            "bits_per_param": bits_per_param(n_facts, n_values, self.params),
+            "hidden": self.hidden,
+            "code_dim": self.code_dim,
+            "activation": self.weights.activation,
+            "min_margin": self.recall.min_margin,
+            "float32_ok": self.float32_ok,
+            "bf16_ok": self.bf16_ok,
+            "float32_min_margin": self.float32.min_margin,
+            "bf16_recall": self.bf16.accuracy,
+            "rho_projected": self.rho_projected,
+            "float32_error_bound": self.float32_error_bound,
+            "encoder": self.encoder.method,
+            "encoder_attempts": self.encoder_attempts,
+            "kernel_condition": self.encoder.kernel_condition,
+            "max_code_error": self.encoder.max_code_error,
+            "amplification": self.encoder.amplification,
+            "seconds": self.seconds,
+        }
+
+    def metadata(self) -> dict[str, str]:
+        """String metadata for the safetensors file."""
+        return {
+            "construction": "encdec",
+            "config": json.dumps(asdict(self.config), sort_keys=True),
+            "code_dim": str(self.code_dim),
+            "encoder": self.encoder.method,
+            "float32_ok": str(self.float32_ok).lower(),
+            "bf16_ok": str(self.bf16_ok).lower(),
+            "min_margin_float64": repr(self.recall.min_margin),
+            "min_margin_float32": repr(self.float32.min_margin),
+            "rho_projected": repr(self.rho_projected),
+        }
+
+
+def _rho_target(n_facts: int, dim: int, slack: float) -> float:
+    group = encoder_gate_rows(n_facts, dim, slack)
+    return float_forward_error_bound(AMPLIFICATION_GUESS, group + dim, "float32")
+
+
+def _solve(
+    keys: np.ndarray,
+    targets: np.ndarray,
+    config: ConstructionConfig,
+    bias: bool,
+    rho_projected: float,
+) -> tuple[EncoderSolution, int]:
+    """The encoder chosen by ``config.encoder``, with the retries and the fallback of the
+    module docstring; returns the solution and the number of solves tried.
+
+    The codes must be hit to ``min(1e-6, ρ(W)/100)`` (relative): 1% of the code-error budget
+    of :mod:`theory.decoder`, so float64 decoding is certain, and at most 1e-6."""
+    tolerance = min(1e-6, rho_projected / 100)
+    generator = torch.Generator().manual_seed(config.seed)
+    kind = config.encoder
+    n_unique = len(np.unique(keys, axis=0))
+    if kind == "auto":
+        kind = "sparse" if n_unique > DENSE_MAX_KEYS else "dense"
+    fallback = config.encoder == "auto" and kind == "dense" and n_unique <= SPLINE_MAX_KEYS
+    if kind == "spline":
+        return solve_encoder_spline(
+            keys, targets, generator=generator, device=config.device, tolerance=tolerance
+        ), 1
+    if kind == "sparse" and bias:
+        raise InvalidInputError(
+            "the sparse encoder has no biases, so it cannot store a fact at "
+            "the zero key; use encoder='dense'"
+        )
+    slack = config.slack
+    for attempt in range(1, ENCODER_ATTEMPTS + 1):
+        try:
+            if kind == "sparse":
+                return solve_encoder_sparse(
+                    keys,
+                    targets,
+                    slack=slack,
+                    generator=generator,
+                    device=config.device,
+                    tolerance=tolerance,
+                ), attempt
+            return solve_encoder(
+                keys,
+                targets,
+                activation=config.activation,
+                slack=slack,
+                bias=bias,
+                generator=generator,
+                device=config.device,
+                tolerance=tolerance,
+            ), attempt
+        except SolverError:
+            if attempt == ENCODER_ATTEMPTS and not fallback:
+                raise
+            slack = 1.5 * (1 + slack) - 1
+    return solve_encoder_spline(
+        keys, targets, generator=generator, device=config.device, tolerance=tolerance
+    ), ENCODER_ATTEMPTS + 1
+
+
+def _assemble(decoder: Decoder, enc: EncoderSolution, activation: str) -> GatedMLPWeights:
+    m, r = enc.up.shape[0], enc.group_size
+    P = torch.as_tensor(decoder.projection, device=enc.up.device)
+    return GatedMLPWeights(
+        gate=enc.gate_rows.repeat(m, 1),  # group t reuses the shared gate rows
+        up=enc.up.reshape(m * r, -1),
+        down=P.repeat_interleave(r, dim=1),  # column t·r + n is P[:, t]
+        activation=activation,
+        gate_bias=None if enc.gate_bias is None else enc.gate_bias.repeat(m),
+        up_bias=None if enc.up_bias is None else enc.up_bias.reshape(-1),
+    )
+
+
+def cast_recall(
+    weights: GatedMLPWeights, factset: FactSet, dtype: torch.dtype, device: str = "cpu"
+) -> RecallResult:
+    """Recall with the weights, keys and values all cast to ``dtype``."""
+    return recall(
+        GatedMLP(weights.to(device=device, dtype=dtype)), factset, device=device, dtype=dtype
+    )
+
+
+def construct(
+    factset: FactSet, config: ConstructionConfig = ConstructionConfig(), *, progress: bool = False
+) -> Construction:
+    """Build a gated MLP that stores ``factset`` (see the module docstring).
+
+    Raises
+    ------
+    InfeasibleFactSetError
+        Some used value has ρ = 0 (the message names the values and the keys).
+    InvalidInputError
+        Bad configuration (e.g. ``code_dim`` > d).
+    SolverError
+        The encoder failed on every one of ``ENCODER_ATTEMPTS`` gate draws (for SiLU gates a
+        singular system is a null event; the identity gate cannot store more than
+        d'(d'+1)/2 generic facts).
+    """
+    start = time.perf_counter()
+    keys, values, fact_map = factset.keys, factset.values, factset.fact_map
+    d = factset.dim
+    if config.code_dim is not None and config.code_dim > d:
+        raise InvalidInputError(f"code_dim must be at most d = {d}, got {config.code_dim}")
+    if config.code_dim is None:
+        decoder = choose_code_dim(
+            values,
+            fact_map,
+            projection=config.projection,
+            seed=config.seed,
+            rho_target=_rho_target(factset.n_facts, d, config.slack),
+            progress=progress,
+        )
+    else:
+        used = factset.used_values
+        decoder = build_decoder(
+            values,
+            fact_map,
+            nested_projection(values, used, config.projection, config.seed, config.code_dim),
+            progress=progress,
+        )
+        if not decoder.decodable:
+            full_dimension_decoder(values, fact_map, progress)  # raises if infeasible
+            raise InvalidInputError(
+                f"code_dim = {config.code_dim} is too small: projected values "
+                f"{preview_indices(used[~(decoder.rho_projected[used] > 0)])} become undecodable; "
+                "use a larger --code-dim or let it be chosen"
+            )
+
+    bias = bool(config.bias) if config.bias is not None else not keys.any(axis=1).all()
+    enc, attempts = _solve(keys, decoder.codes[fact_map], config, bias, decoder.rho)
+    weights = _assemble(decoder, enc, config.activation if enc.method == "dense" else "relu")
+    mlp = GatedMLP(weights)
+    result64 = recall(mlp, factset, device=config.device, progress=progress)
+    return Construction(
+        weights=weights.to(device="cpu"),
+        config=config,
+        code_dim=decoder.code_dim,
+        rho_projected=decoder.rho,
+        recall=result64,
+        float32=cast_recall(weights, factset, torch.float32, config.device),
+        bf16=cast_recall(weights, factset, torch.bfloat16, config.device),
+        encoder=enc,
+        encoder_attempts=attempts,
+        float32_error_bound=float_forward_error_bound(
+            enc.amplification, enc.group_size + d, "float32"
+        ),
+        seconds=time.perf_counter() - start,
+    )
