@@ -4,9 +4,13 @@
 
 Tied spherical keys = values with a random bijection; d ∈ {32, 64, 128},
 F ∈ {d²/8, d²/4, d²/2}, seeds 0, 1, 2, default settings (code dimension chosen
-automatically). A point counts only if recall is 1 in float64 *and* in float32 (weights and
-embeddings cast). Also, for seed 0, the **searched minimum**: the smallest code dimension m
-whose construction still has float32 recall 1 (binary search over m ≤ the default m).
+automatically). A point counts only if recall is 1 in float64 *and* float32 recall is
+**certified** for every key (:func:`numerics.precision.certify_recall`; the construction grows
+m until it is). Before/after: the certified fraction at the first code dimension (today's
+a-priori m, ``code_dims_tried[0]``) and the params/fact of the previous run of this script
+(read from its committed JSON before it is overwritten) against the certified build's. Also,
+for seed 0, the **searched minimum**: the smallest code dimension m whose construction is
+still certified in float32 (binary search over m ≤ the default m).
 
 Reported: params/fact per point; the least-squares slope of log W against log F (the paper
 expects F log F growth, a slope of 1.0–1.25); d-independence as the ratio of searched-minimum
@@ -47,7 +51,7 @@ def _searched_minimum(factset, default_m: int) -> tuple[int, float]:
     while low < high:
         mid = (low + high) // 2
         built = _build(factset, code_dim=mid)
-        if built is not None and built.recall.accuracy == 1.0 and built.float32_ok:
+        if built is not None and built.recall.accuracy == 1.0 and built.float32_certified:
             high, best = mid, built
         else:
             low = mid + 1
@@ -108,6 +112,14 @@ def main() -> None:
     args = parser.parse_args()
     from numerics.embeddings.generators import make_factset
 
+    name = "bench_construct_params" + ("_quick" if args.quick else "")
+    previous = {}
+    if (RESULTS / f"{name}.json").exists():  # the run before this one: "before" params/fact
+        import json
+
+        for r in json.loads((RESULTS / f"{name}.json").read_text())["rows"]:
+            if r.get("params_per_fact"):
+                previous[(r["dim"], r["n_facts"], r["seed"])] = r["params_per_fact"]
     dims = (16, 32) if args.quick else (32, 64, 128)
     seeds = (0,) if args.quick else (0, 1, 2)
     rows = []
@@ -126,13 +138,24 @@ def main() -> None:
                 if built is None:
                     row.update(ok=False)
                 else:
+                    cert = built.float32_certificate
+                    before = previous.get((d, n_facts, seed))
                     row.update(
-                        ok=built.recall.accuracy == 1.0 and built.float32_ok,
+                        ok=built.recall.accuracy == 1.0 and built.float32_certified,
                         recall=built.recall.accuracy,
-                        float32_ok=built.float32_ok,
-                        bf16_ok=built.bf16_ok,
+                        float32_certified=built.float32_certified,
+                        certified_fraction_before=built.code_dims_tried[0][1],
+                        code_dims_tried=str(built.code_dims_tried),
+                        bound_over_observed=cert.bound_over_observed,
+                        worst_margin_over_bound=cert.worst_margin_over_bound,
+                        float32_recall=built.float32.accuracy,
+                        bf16_recall=built.bf16.accuracy,
                         code_dim=built.code_dim,
                         params_per_fact=built.params / n_facts,
+                        params_per_fact_before=before,
+                        after_over_before=None
+                        if before is None
+                        else built.params / n_facts / before,
                         rho_projected=built.rho_projected,
                     )
                     if seed == 0:
@@ -172,7 +195,13 @@ def main() -> None:
             d64_F2048_target=TARGET_D64_F2048,
             d64_F2048_met=worst <= TARGET_D64_F2048,
         )
-    name = "bench_construct_params" + ("_quick" if args.quick else "")
+    ratios = [r["after_over_before"] for r in ok if r.get("after_over_before")]
+    if ratios:
+        summary.update(
+            certified_before=sum(r.get("certified_fraction_before") == 1.0 for r in ok),
+            max_after_over_before=max(ratios),
+            within_10_percent=max(ratios) <= 1.10,
+        )
     write_results(
         name,
         rows,

@@ -112,7 +112,7 @@ def _point(
     row.update(
         ours_seconds=seconds,
         ours_recall=ours.recall.accuracy,
-        ours_float32_ok=ours.float32_ok,
+        ours_float32_certified=ours.float32_certified,
         ours_params_per_fact=ours.params / n_facts,
         ours_code_dim=ours.code_dim,
     )

@@ -1,4 +1,5 @@
-"""The floating-point formats a user may name (``--dtype``, sweep configs), in one place.
+"""The floating-point formats and devices a user may name (``--dtype``, ``--device``, sweep
+configs), in one place.
 
 Names are plain strings so that the CLI can offer them without importing torch;
 :func:`torch_dtype` turns a name into the torch dtype when one is needed.
@@ -27,3 +28,21 @@ def torch_dtype(name: str):
     import torch
 
     return getattr(torch, name)
+
+
+def resolve_device(device):
+    """``device`` as a ``torch.device`` that exists here ("cuda" becomes "cuda:0").
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the device, when torch cannot place a tensor there.
+    """
+    import torch
+
+    try:
+        return torch.empty(0, device=device).device
+    except (RuntimeError, TypeError, AssertionError) as exc:
+        raise InvalidInputError(
+            f"device {device!r} is not an available torch device ({exc})"
+        ) from None

@@ -8,10 +8,13 @@ Claims
   zero arrays G (h×d), A (h×d), D (d×h) (+ gate and up biases) with h = m·r, r the least
   integer with r·d' ≥ (1+s)F found by counting up (d' = d, or d + 1 with biases). The ceiling-free bounds sandwich it
   (lower ≤ W < upper), and the bucketed hook agrees the same way.
-- ``param-count-vs-counting-bound``: with m = ⌈C ln M/ρ²⌉ and M = F, the ratio of W to the
-  counting bound F·log2(M)/b (and to log2(F!)/b) tends to 3(1+s)·C·b·ln 2/ρ², a constant in F:
-  the sympy limits of the lower and upper sandwich bounds agree with it, and the exact ratio
-  evaluated at F = 2^10 … 2^200 approaches it.
+- ``param-count-vs-counting-bound``: with m = ⌈C ln M/ρ²⌉, M = F and the dimension growing as
+  d(F) = m (the regime of :func:`theory.asymptotics.asymptotic_regime`: m ≤ d and the packing
+  limit M ≤ (1 + 1/ρ)^d hold at every F checked, by interval arithmetic; at a fixed d they
+  fail as F grows), the ratio of W to the counting bound F·log2(M)/b (and to log2(F!)/b)
+  tends to 3(1+s)·C·b·ln 2/ρ², a constant in F: the sympy limits of the lower and upper
+  sandwich bounds agree with it, and the exact ratio evaluated at F = 2^10 … 2^200
+  approaches it.
 
 Evidence: the number of grid points, the first mismatch, the limit and the numeric ratios.
 """
@@ -27,10 +30,10 @@ import numpy as np
 import sympy as sp
 
 from proofs_check.registry import Evidence, check
+from theory.asymptotics import asymptotic_regime, compare_with_counting_bound
 from theory.param_count import (
     bucketed_construction_params,
     bucketed_param_formula,
-    compare_with_counting_bound,
     construction_params,
     global_param_formula,
 )
@@ -126,15 +129,16 @@ def check_exact_count() -> Evidence:
     return Evidence(passed=not failures, details="\n".join(lines))
 
 
-_NUMERIC_POINT = {"C": 1, "rho": sp.Rational(1, 2), "b": 2, "s": sp.Rational(1, 10), "d": 64}
+_NUMERIC_POINT = {"C": 1, "rho": sp.Rational(1, 2), "b": 2, "s": sp.Rational(1, 10)}
 _EXPONENTS = (10, 20, 40, 80, 200)
 
 
 @check(
     "param-count-vs-counting-bound",
-    claim="with m = ⌈C ln M/ρ²⌉, M = F: W / (F log2 M / b) → 3(1+s)·C·b·ln 2/ρ² as F → ∞ "
-    "(also against log2(F!)/b): a constant in F",
-    exercises="theory.param_count.compare_with_counting_bound",
+    claim="with m = ⌈C ln M/ρ²⌉, M = F, d(F) = m (so m ≤ d and M ≤ (1 + 1/ρ)^d): "
+    "W / (F log2 M / b) → 3(1+s)·C·b·ln 2/ρ² as F → ∞ (also against log2(F!)/b): a constant in F",
+    exercises="theory.asymptotics.compare_with_counting_bound, "
+    "theory.asymptotics.asymptotic_regime",
 )
 def check_limit() -> Evidence:
     lines: list[str] = []
@@ -166,7 +170,6 @@ def check_limit() -> Evidence:
             cmp.rho: _NUMERIC_POINT["rho"],
             cmp.b: _NUMERIC_POINT["b"],
             cmp.slack: _NUMERIC_POINT["s"],
-            cmp.d: _NUMERIC_POINT["d"],
         }
         target = float(expected.subs(subs))
         errors = []
@@ -185,13 +188,18 @@ def check_limit() -> Evidence:
         # The ceilings make the ratio oscillate (m = ⌈C ln F/ρ²⌉ jumps), so convergence is
         # shown by a sandwich retyped here: 3(1+s)·m₀·F ≤ W < 3(m₀ + 1)((1+s)F + d) with
         # m₀ = C ln F/ρ²; the exact ratio must lie between the two, and their gap must
-        # shrink to 0.
+        # shrink to 0. In the regime d(F) = m < m₀ + 1.
         m_real = cmp.C * sp.log(cmp.F) / cmp.rho**2
         lower = 3 * (1 + cmp.slack) * m_real * cmp.F / cmp.bound
-        upper = 3 * (m_real + 1) * ((1 + cmp.slack) * cmp.F + cmp.d) / cmp.bound
+        upper = 3 * (m_real + 1) * ((1 + cmp.slack) * cmp.F + m_real + 1) / cmp.bound
         gaps = []
         with mpmath.workdps(50):
+            dims = []
             for e in _EXPONENTS:
+                point = asymptotic_regime(2**e, _NUMERIC_POINT["C"], _NUMERIC_POINT["rho"])
+                dims.append(point.dim)
+                if not point.holds:
+                    failures.append(f"{tag}: at F = 2^{e} the regime fails: {point}")
                 ratio, lo, hi = (at(x, e) for x in (cmp.ratio, lower, upper))
                 if not lo <= ratio < hi:
                     failures.append(
@@ -200,7 +208,8 @@ def check_limit() -> Evidence:
                 errors.append(abs(ratio / target - 1))
                 gaps.append((hi - lo) / target)
         lines.append(
-            f"    at C=1, ρ=1/2, b=2, s=1/10, d=64: limit {target:.6g}; "
+            f"    at C=1, ρ=1/2, b=2, s=1/10, d(F) = m = {dims} (m ≤ d, packing holds): "
+            f"limit {target:.6g}; "
             f"|ratio/limit − 1| at F = 2^{list(_EXPONENTS)}: "
             + ", ".join(f"{x:.3g}" for x in errors)
             + "; sandwich gap / limit: "

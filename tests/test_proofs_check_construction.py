@@ -53,3 +53,14 @@ def test_spline_check_fails_on_a_wrong_identity(monkeypatch):
     monkeypatch.setattr(spline_checks, "_symbolic_identity", lambda n: n != 4)
     outcome = _run("spline-interpolation")
     assert not outcome.passed and "[1, 2, 3, 5, 6]" in outcome.details
+
+
+def test_limit_check_fails_outside_its_regime(monkeypatch):
+    real = param_count_checks.asymptotic_regime
+
+    def no_packing(*args):
+        return dataclasses.replace(real(*args), packing_ok=False)
+
+    monkeypatch.setattr(param_count_checks, "asymptotic_regime", no_packing)
+    outcome = _run("param-count-vs-counting-bound")
+    assert not outcome.passed and "regime fails" in outcome.details

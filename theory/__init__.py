@@ -9,6 +9,10 @@ f : [F] → [M] the fact map, ρ_i / ρ decodability (``rho``), u*_i optimal sep
 ``rho``             decodability ρ_i(V), ρ(V), the separators u*_i and their certificates
 ``min_norm_point``  the exact min-norm-point (Wolfe) solver behind ``rho``
 ``feasibility``     which facts no MLP can store (a value with ρ_i = 0)
+``hull_exact``      exact hull membership: convex weights or a separator, in Fractions
+``asymptotics``     the parameter count against the bound as F → ∞, in a regime that exists
+``rounding``        the floating-point arithmetic model of the precision certifier
+``convex_certificates``  re-checks of the convex solves behind ``maxmargin``
 ``key_side``        what the architecture rules out on the key side (zero keys, ReLU rays)
 ``bounds``          the counting bound, log2 F! and its Stirling bounds
 ``decoder``         projections and codes of the construction's decoder
@@ -43,6 +47,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "preview_indices": "validation",
         "require_int": "validation",
         "decimal_fraction": "validation",
+        "require_bool": "validation",
         # decodability
         "decodability": "rho",
         "UNDECODABLE_TOL": "rho",
@@ -59,6 +64,17 @@ __all__, __getattr__, __dir__ = lazy_exports(
         # feasibility
         "FeasibilityReport": "feasibility",
         "require_feasible": "feasibility",
+        "infeasibility_error": "feasibility",
+        # exact hull membership (the certificates behind "infeasible")
+        "CONVEX_WEIGHTS": "hull_exact",
+        "SEPARATING_DIRECTION": "hull_exact",
+        "HullCertificate": "hull_exact",
+        "SeparatorCertificate": "hull_exact",
+        "RationalValues": "hull_exact",
+        "decide_hull": "hull_exact",
+        "exact_hull_weights": "hull_exact",
+        "verify_exact_certificate": "hull_exact",
+        "margin_phrase": "hull_exact",
         # bounds
         "CountingBound": "bounds",
         "StirlingBounds": "bounds",
@@ -71,6 +87,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "bits_required": "bounds",
         "min_params": "bounds",
         "bits_per_param": "bounds",
+        "is_bijection": "bounds",
         "facts_per_param_ceiling": "bounds",
         "min_params_at_reference_rates": "bounds",
         "bound_report": "bounds",

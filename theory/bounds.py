@@ -56,12 +56,14 @@ import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
 import sympy as sp
 
 from theory.errors import InvalidInputError
-from theory.validation import decimal_fraction, require_int
+from theory.validation import as_index_vector, decimal_fraction, require_bool, require_int
 
 __all__ = [
+    "is_bijection",
     "CountingBound",
     "StirlingBounds",
     "ReferenceRate",
@@ -106,8 +108,7 @@ def _positive_real(name: str, value) -> float:
 def _fact_set(n_facts, n_values, bijective) -> tuple[int, int, bool]:
     n_facts = require_int("n_facts", n_facts, 1)
     n_values = require_int("n_values", n_values, 1)
-    if not isinstance(bijective, bool):
-        raise InvalidInputError(f"bijective must be True or False, got {bijective!r}")
+    bijective = require_bool("bijective", bijective)
     if bijective and n_values != n_facts:
         raise InvalidInputError(
             f"n_values = {n_values} must equal n_facts = {n_facts} when bijective=True"
@@ -198,9 +199,7 @@ def counting_bound(*, bijective: bool = False) -> CountingBound:
     ----------
     arXiv 2512.00207 (optimality claim); background §3. The derivation is ours.
     """
-    if not isinstance(bijective, bool):
-        raise InvalidInputError(f"bijective must be True or False, got {bijective!r}")
-    return _derive_counting_bound(bijective)
+    return _derive_counting_bound(require_bool("bijective", bijective))
 
 
 @functools.lru_cache(maxsize=2)
@@ -480,6 +479,39 @@ def min_params(
         return math.ceil(ratio)
     budget = nearest * decimal_fraction(bits_per_param)
     return nearest + 1 if _bits_exceed(n_facts, n_values, bijective, budget) else nearest
+
+
+def is_bijection(fact_map, n_values: int) -> bool:
+    r"""Whether ``fact_map`` is a bijection [F] → [M]: the case counted by :math:`\log_2 F!`.
+
+    The one rule every bits figure of the project uses to choose between the two counts of
+    :func:`bits_required`: a map that is a bijection carries ``log2 F!`` bits, any other
+    ``F log2 M``.
+
+    Parameters
+    ----------
+    fact_map : array_like of int, shape (F,)
+        Values in [0, M).
+    n_values : int
+        M ≥ 1.
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    InvalidInputError
+        If M is not an integer ≥ 1 or ``fact_map`` is not a vector of indices in [0, M).
+
+    Examples
+    --------
+    >>> is_bijection([2, 0, 1], 3), is_bijection([0, 0, 1], 3), is_bijection([1, 0], 3)
+    (True, False, False)
+    """
+    n_values = require_int("n_values", n_values, 1)
+    fact_map = as_index_vector("fact_map", fact_map, upper=n_values)
+    return fact_map.size == n_values and np.unique(fact_map).size == n_values
 
 
 def bits_per_param(n_facts: int, n_values: int, n_params: int, *, bijective: bool = False) -> float:

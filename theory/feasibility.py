@@ -4,7 +4,10 @@ Value side (any MLP, any decoder of the form argmax_j <g(k), v_j>): a fact ``i``
 value ``v_{f(i)}`` has ρ = 0 lies in the convex hull of the other values, so
 ``<y, v_{f(i)}>`` never strictly exceeds every other logit for any output ``y``; the fact
 set is then **infeasible**. Otherwise it is feasible (every used value is an exposed vertex
-of conv(V), which is all the argmax needs) [derived; paper §2].
+of conv(V), which is all the argmax needs) [derived; paper §2]. Infeasibility is claimed
+only with exact convex weights as the certificate (:mod:`theory.hull_exact`); a used value
+that is a vertex but has ρ_i ≤ ``UNDECODABLE_TOL`` is *decodable only with a margin below*
+that tolerance: reported apart, as a warning, and not infeasible.
 
 Key side (bias-free gated MLPs only; :mod:`theory.key_side`): zero keys, and keys on one ray
 (ReLU gate) or line (identity gate) that map to different values. These depend on the MLP,
@@ -18,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from theory.errors import InfeasibleFactSetError
+from theory.hull_exact import CONVEX_WEIGHTS, margin_phrase
 from theory.key_side import collinear_conflicts, zero_keys
-from theory.rho import Decodability, decodability
+from theory.rho import UNDECODABLE_TOL, Decodability, decodability
 from theory.validation import as_index_vector, as_matrix, preview_indices
 
-__all__ = ["FeasibilityReport", "feasibility", "require_feasible"]
+__all__ = ["FeasibilityReport", "feasibility", "require_feasible", "infeasibility_error"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class FeasibilityReport:
     decodability : Decodability
         Per-value ρ_i and certificates, computed for the used values only.
     undecodable_values : tuple[int, ...]
-        Used values with ρ_i = 0 (certified to lie in the hull of the others).
+        Used values with ρ_i = 0 (in the hull of the others, by exact convex weights).
     infeasible_facts : tuple[int, ...]
         Keys mapped to undecodable values: no MLP stores these facts.
     zero_keys : tuple[int, ...]
@@ -44,6 +48,11 @@ class FeasibilityReport:
     ray_conflicts, line_conflicts : tuple[tuple[int, ...], ...]
         Groups of keys on one ray (matters for a ReLU gate) or one line through the origin
         (identity gate) that map to different values.
+    margin_below_tol_values : tuple[int, ...]
+        Used values that are not in the hull of the others but have ρ_i ≤ ``UNDECODABLE_TOL``:
+        decodable only with a margin below it (not infeasible).
+    margin_below_tol_facts : tuple[int, ...]
+        Keys mapped to those values.
     """
 
     rho: float
@@ -53,11 +62,25 @@ class FeasibilityReport:
     zero_keys: tuple[int, ...]
     ray_conflicts: tuple[tuple[int, ...], ...]
     line_conflicts: tuple[tuple[int, ...], ...]
+    margin_below_tol_values: tuple[int, ...] = ()
+    margin_below_tol_facts: tuple[int, ...] = ()
 
     @property
     def feasible(self) -> bool:
-        """True iff every used value is decodable (ρ_i > 0): some MLP stores the set."""
+        """True iff no used value is in the hull of the others: some MLP stores the set
+        (in exact arithmetic; see :meth:`value_side_warnings` for tiny margins)."""
         return not self.undecodable_values
+
+    def value_side_warnings(self) -> list[str]:
+        """One line if some used value is decodable only with a margin below the tolerance."""
+        if not self.margin_below_tol_values:
+            return []
+        return [
+            f"values {preview_indices(self.margin_below_tol_values)} are "
+            f"{margin_phrase(UNDECODABLE_TOL)} (not in the convex hull of the other values, "
+            f"so not infeasible): keys {preview_indices(self.margin_below_tol_facts)} mapped "
+            "to them need a read-out that resolves a margin that small"
+        ]
 
     def key_side_warnings(self) -> list[str]:
         """One line per key-side obstruction, naming the keys."""
@@ -100,6 +123,13 @@ def feasibility(
     >>> report = feasibility([[1.0], [2.0], [3.0]], [[0.0], [1.0], [2.0]], [0, 1, 2])
     >>> report.feasible, report.undecodable_values, report.infeasible_facts
     (False, (1,), (1,))
+
+    Lifted by 5e-8 it is a vertex, decodable by ``y = (0, 1)``, with ρ_1 ≈ 5e-8:
+
+    >>> values = [[-1.0, 0.0], [0.0, 5e-8], [1.0, 0.0]]
+    >>> report = feasibility([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], values, [0, 1, 2])
+    >>> report.feasible, report.undecodable_values, report.margin_below_tol_values
+    (True, (), (1,))
     """
     keys = as_matrix("keys", keys)
     values = as_matrix("values", values, cols=keys.shape[1])
@@ -108,6 +138,7 @@ def feasibility(
     dec = decodability(values, indices=used, method=method, progress=progress)
     undecodable = np.intersect1d(dec.undecodable, used)
     infeasible = np.flatnonzero(np.isin(fact_map, undecodable))
+    tiny = np.intersect1d(dec.margin_below_tol, used)
     return FeasibilityReport(
         rho=float(np.min(dec.rho_per_value[used])),
         decodability=dec,
@@ -116,18 +147,41 @@ def feasibility(
         zero_keys=tuple(int(k) for k in zero_keys(keys)),
         ray_conflicts=tuple(collinear_conflicts(keys, fact_map)),
         line_conflicts=tuple(collinear_conflicts(keys, fact_map, both_signs=True)),
+        margin_below_tol_values=tuple(int(v) for v in tiny),
+        margin_below_tol_facts=tuple(int(k) for k in np.flatnonzero(np.isin(fact_map, tiny))),
     )
 
 
 def require_feasible(report: FeasibilityReport) -> None:
     """Raise :class:`InfeasibleFactSetError` naming the values and keys if any fact is
-    impossible for every MLP (for commands that need a feasible set)."""
+    impossible for every MLP (for commands that need a feasible set); values decodable only
+    with a margin below the tolerance do not raise.
+
+    Examples
+    --------
+    >>> report = feasibility([[1.0], [2.0], [3.0]], [[0.0], [1.0], [2.0]], [0, 1, 2])
+    >>> try:
+    ...     require_feasible(report)
+    ... except InfeasibleFactSetError as exc:
+    ...     print(exc.values, exc.keys, str(exc).split("; ")[1].split(")")[0])
+    (1,) (1,) certificate: exact convex weights, v1 = 1/2·v0 + 1/2·v2
+    """
     if report.feasible:
         return
-    raise InfeasibleFactSetError(
-        f"infeasible fact set: values {preview_indices(report.undecodable_values)} lie in the "
-        f"convex hull of the other values (ρ = 0), so keys "
-        f"{preview_indices(report.infeasible_facts)} mapped to them cannot be decoded by any MLP",
-        values=report.undecodable_values,
-        keys=report.infeasible_facts,
+    raise infeasibility_error(
+        report.decodability, report.undecodable_values, report.infeasible_facts
+    )
+
+
+def infeasibility_error(dec: Decodability, values, keys) -> InfeasibleFactSetError:
+    """The refusal of a fact set whose used ``values`` are in the hull (certificates in
+    ``dec``), naming the first certificate when it is short."""
+    first = next(c.exact for c in dec.certificates if c.index == values[0])
+    example = f", {first}" if len(str(first)) <= 80 else ""
+    return InfeasibleFactSetError(
+        f"infeasible fact set: values {preview_indices(values)} lie in the convex hull of the "
+        f"other values (ρ = 0; certificate: {CONVEX_WEIGHTS}{example}), so keys "
+        f"{preview_indices(keys)} mapped to them cannot be decoded by any MLP",
+        values=values,
+        keys=keys,
     )

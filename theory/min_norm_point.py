@@ -21,7 +21,10 @@ It returns a :class:`_Solution`: the corral (``support``, indices ``j``), its co
 ``μ`` and the point ``x = Σ μ_j a_j`` (``direction``; ``u = x/‖x‖`` is the primal
 separator), with status ``"in_hull"`` when ``‖x‖ ≤ tol`` and ``"optimal"`` otherwise. The
 caller (:func:`theory.rho.value_decodability`) turns it into a certificate and
-checks its gap ``‖x‖ − min_j <a_j, x>/‖x‖``.
+checks its gap ``‖x‖ − min_j <a_j, x>/‖x‖``; after an ``"in_hull"`` stop it decides
+membership exactly (:mod:`theory.hull_exact`, the corral as the first candidate support)
+and, when ``v_i`` is not in the hull, runs the solver again with ``tol = 0`` (to the end) for
+the bounds.
 
 The rows are meant to be unit vectors (the tolerances below are absolute). Only numpy and
 scipy's BLAS; memory ``O(M d)``, no ``M × M`` Gram matrix.
@@ -78,8 +81,9 @@ def _solve_mnp(directions: np.ndarray, i: int, tol: float) -> _Solution:
     globally or brings the most violating points into the working set, and Wolfe resumes from
     its corral.  The answer is the same as with the full oracle at every step, at a cost of a
     few ``O(M d)`` products per value instead of one per step.  The loop also stops when
-    ``‖x‖ ≤ tol``: ``v_i`` is then in the hull up to ``tol`` (see
-    :data:`theory.rho.UNDECODABLE_TOL`).
+    ``‖x‖ ≤ tol``: ``v_i`` is then in the hull up to ``tol``, which the caller settles
+    exactly (see :data:`theory.rho.UNDECODABLE_TOL`); ``tol = 0`` never stops there before
+    ``x = 0``.
 
     Reference: P. Wolfe, "Finding the nearest point in a polytope", Math. Programming 11
     (1976) 128–149.

@@ -39,8 +39,8 @@ order. With the decoder's code dimension :math:`m = \lceil C \ln M / \rho^2\rcei
     \lim_{F\to\infty} \frac{W}{F\log_2 M / b}\Big|_{M = F}
     = \frac{3(1+s)\,C\,b\,\ln 2}{\rho^2},
 
-a constant in F: the construction is within a constant factor of optimal when ρ = Θ(1) and
-b = O(1) (module docstring of :mod:`theory.bounds` for the precision assumption).
+a constant in F (:mod:`theory.asymptotics` takes this limit, in the regime where it exists).
+
 
 Bucketing costs an additive :math:`< 3md` per bucket, i.e. up to :math:`3md/S` per fact; it
 keeps the leading term only if the bucket size S grows faster than d (with S ≤ d every
@@ -63,14 +63,12 @@ from fractions import Fraction
 
 import sympy as sp
 
-from theory.bounds import counting_bound
 from theory.errors import InvalidInputError, SolverError
 from theory.failure_sets import GATE_ACTIVATIONS, feature_rank_ceiling
-from theory.validation import decimal_fraction, require_int
+from theory.validation import decimal_fraction, require_bool, require_int
 
 __all__ = [
     "ParamCountFormula",
-    "BoundComparison",
     "global_param_formula",
     "bucketed_param_formula",
     "shared_gate_rows",
@@ -79,7 +77,6 @@ __all__ = [
     "construction_params",
     "bucketed_construction_params",
     "params_per_fact",
-    "compare_with_counting_bound",
 ]
 
 
@@ -103,12 +100,6 @@ def _slack(value) -> Fraction:
             f"slack must be ≥ 0 (r·d ≥ F is needed for every target to be reachable), got {value!r}"
         )
     return exact
-
-
-def _bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidInputError(f"{name} must be True or False, got {value!r}")
-    return value
 
 
 def _ceil_fraction(x: Fraction) -> int:
@@ -212,7 +203,7 @@ def global_param_formula(*, biases: bool = False) -> ParamCountFormula:
     arXiv 2512.00207 §4 (3hd parameters of a gated MLP); the group layout and the ceiling are
     derived here.
     """
-    return _global_formula(_bool("biases", biases))
+    return _global_formula(require_bool("biases", biases))
 
 
 @functools.lru_cache(maxsize=2)
@@ -272,7 +263,7 @@ def bucketed_param_formula(*, biases: bool = False) -> ParamCountFormula:
     ----------
     arXiv 2512.00207 §4 (buckets and gadgets, per the summaries); the count is derived here.
     """
-    return _bucketed_formula(_bool("biases", biases))
+    return _bucketed_formula(require_bool("biases", biases))
 
 
 @functools.lru_cache(maxsize=2)
@@ -301,139 +292,6 @@ def _bucketed_formula(biases: bool) -> ParamCountFormula:
         slack,
         B,
         S,
-    )
-
-
-@dataclass(frozen=True)
-class BoundComparison:
-    r"""The construction's parameter count against the counting bound, as sympy limits.
-
-    Attributes
-    ----------
-    params : sympy.Expr
-        W with m = ⌈C ln M/ρ²⌉ substituted and M = F: 3d·⌈C ln F/ρ²⌉·⌈(1+s)F/d⌉.
-    bound : sympy.Expr
-        The counting bound's W_min at M = F: F ln F/(b ln 2), or ln F!/(b ln 2) when
-        bijective (from :func:`theory.bounds.counting_bound`, not retyped).
-    ratio : sympy.Expr
-        params / bound.
-    limit : sympy.Expr
-        lim ratio as F → ∞, by the squeeze theorem: the common value of ``lower_limit`` and
-        ``upper_limit`` (``sympy.nan`` if they differ, which would be a bug).
-    lower_limit, upper_limit : sympy.Expr
-        ``sympy.limit`` of the ceiling-free lower bound 3(1+s)(C ln F/ρ²)F and upper bound
-        3(C ln F/ρ² + 1)((1+s)F + d) on W, over the bound. These do not rely on sympy's
-        handling of ceilings.
-    direct_limit : sympy.Expr | None
-        ``sympy.limit(ratio, F, oo)`` on the expression with ceilings, or None where sympy
-        raises NotImplementedError (it does for the bijective bound, whose ln F! meets the
-        AccumBounds sympy substitutes for a ceiling).
-    expected : sympy.Expr
-        3(1+s)·C·b·ln 2/ρ², the closed form derived in the module docstring.
-    F, d, slack, C, rho, b : sympy.Symbol
-    bijective : bool
-    """
-
-    params: sp.Expr
-    bound: sp.Expr
-    ratio: sp.Expr
-    limit: sp.Expr
-    lower_limit: sp.Expr
-    upper_limit: sp.Expr
-    direct_limit: sp.Expr | None
-    expected: sp.Expr
-    F: sp.Symbol
-    d: sp.Symbol
-    slack: sp.Symbol
-    C: sp.Symbol
-    rho: sp.Symbol
-    b: sp.Symbol
-    bijective: bool
-
-
-def compare_with_counting_bound(*, bijective: bool = False) -> BoundComparison:
-    r"""Limit of the construction's W over the counting bound as F → ∞ (M = F), by sympy.
-
-    .. math::
-
-        W = 3d\Bigl\lceil \frac{C\ln M}{\rho^2}\Bigr\rceil\Bigl\lceil\frac{(1+s)F}{d}\Bigr\rceil,
-        \qquad
-        \lim_{F\to\infty} \frac{W}{F\log_2 M/b}\Big|_{M=F} = \frac{3(1+s)\,C\,b\ln 2}{\rho^2}.
-
-    For bijections the bound is :math:`\log_2 F!/b \sim F\log_2 F/b` and the limit is the
-    same. Symbols: C the projection constant of the decoder (m = ⌈C ln M/ρ²⌉), ρ the
-    decodability, b bits per parameter, s slack, d dimension (fixed as F grows).
-
-    Parameters
-    ----------
-    bijective : bool
-        Compare with the bijection bound log2(F!)/b instead of F log2(M)/b.
-
-    Returns
-    -------
-    BoundComparison
-
-    Raises
-    ------
-    InvalidInputError
-        If ``bijective`` is not a bool.
-
-    Examples
-    --------
-    >>> cmp = compare_with_counting_bound()
-    >>> sp.simplify(cmp.limit - cmp.expected)
-    0
-    >>> cmp.expected                            # sympy distributes the 3 into (1 + s)
-    C*b*(3*s + 3)*log(2)/rho**2
-
-    References
-    ----------
-    arXiv 2512.00207 (optimality "for some embeddings"); background §3–4. The form of m is
-    the paper's (m ≈ C log M/ρ²); the limit is derived here.
-    """
-    return _compare(_bool("bijective", bijective))
-
-
-@functools.lru_cache(maxsize=2)
-def _compare(bijective: bool) -> BoundComparison:
-    cb = counting_bound(bijective=bijective)
-    pc = global_param_formula()
-    F, d, slack = pc.F, pc.d, pc.slack
-    C, rho = sp.symbols("C rho", positive=True)
-    b = cb.b
-    # Same symbol for F in both formulas (same name and assumptions), checked rather than assumed.
-    assert cb.F == F, (cb.F, F)
-    bound = cb.w_min.subs(cb.M, F)
-    m_exact = sp.ceiling(C * sp.log(F) / rho**2)
-    m_real = C * sp.log(F) / rho**2
-    params = pc.params.subs(pc.m, m_exact)
-    ratio = params / bound
-    # m_real ≤ m_exact < m_real + 1 and (1+s)F/d ≤ r < (1+s)F/d + 1 sandwich W.
-    lower = 3 * (1 + slack) * m_real * F
-    upper = 3 * (m_real + 1) * ((1 + slack) * F + d)
-    lower_limit = sp.limit(lower / bound, F, sp.oo)
-    upper_limit = sp.limit(upper / bound, F, sp.oo)
-    squeezed = lower_limit if sp.simplify(lower_limit - upper_limit) == 0 else sp.nan
-    try:
-        direct = sp.limit(ratio, F, sp.oo)
-    except NotImplementedError:
-        direct = None
-    return BoundComparison(
-        params=params,
-        bound=bound,
-        ratio=ratio,
-        limit=squeezed,
-        lower_limit=lower_limit,
-        upper_limit=upper_limit,
-        direct_limit=direct,
-        expected=3 * (1 + slack) * C * b * sp.log(2) / rho**2,
-        F=F,
-        d=d,
-        slack=slack,
-        C=C,
-        rho=rho,
-        b=b,
-        bijective=bijective,
     )
 
 
@@ -668,7 +526,7 @@ def construction_params(
     ----------
     arXiv 2512.00207 §4 (3hd parameters); the layout and count are derived here.
     """
-    biases = _bool("biases", biases)
+    biases = require_bool("biases", biases)
     d = require_int("dim", dim, 1)
     code_dim = require_int("code_dim", code_dim, 1)
     rank = d if key_rank is None else require_int("key_rank", key_rank, 1)
@@ -720,7 +578,7 @@ def bucketed_construction_params(
     Derived here.
     """
     n_buckets = require_int("n_buckets", n_buckets, 1)
-    biases = _bool("biases", biases)
+    biases = require_bool("biases", biases)
     d = require_int("dim", dim, 1)
     code_dim = require_int("code_dim", code_dim, 1)
     h = n_buckets * code_dim * shared_gate_rows(bucket_size, d + int(biases), slack)

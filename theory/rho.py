@@ -25,7 +25,12 @@ weight vector ``μ`` gives the *upper* bound ``‖Σ μ_j a_ij‖ ≥ ρ_i``, ev
 ``ρ_i = 0`` iff ``v_i`` lies in the convex hull of the other values (for a finite set every
 vertex of the hull is exposed): with ``c = Σ_j μ_j / ‖v_i − v_j‖`` and
 ``λ_j = μ_j / (c ‖v_i − v_j‖)`` one has ``Σ_j μ_j a_ij = c (v_i − Σ_j λ_j v_j)``, so the dual
-weights convert into hull weights ``λ`` and a residual ``‖v_i − Σ λ_j v_j‖``.
+weights convert into hull weights ``λ`` and a residual ``‖v_i − Σ λ_j v_j‖``.  A small
+residual does not prove membership, so when the dual bound falls below the tolerance the
+question is decided exactly, in rationals (:mod:`theory.hull_exact`): a value is declared
+undecodable only with exact convex weights ``λ`` as its certificate; otherwise it is
+*decodable only with a margin below the tolerance* (status ``"margin_below_tol"``), usually
+with an exact separating direction as the proof.
 
 Symbols and shapes: ``V`` holds ``M`` values of dimension ``d`` (``M × d``); ``ρ`` (rho) is the
 decodability, ``u*`` (u_star) the separator (``d``), ``μ`` the certificate weights on the
@@ -51,10 +56,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
 from theory.errors import InvalidInputError, SolverError
+from theory.hull_exact import (
+    HullCertificate,
+    RationalValues,
+    SeparatorCertificate,
+    decide_hull,
+    exact_hull_weights,
+    verify_exact_certificate,
+)
 from theory.min_norm_point import _Solution, _solve_mnp
 from theory.progress import progress_bar
 from theory.validation import as_index_vector, as_matrix
@@ -71,16 +85,19 @@ __all__ = [
 ]
 
 UNDECODABLE_TOL = 1e-7
-"""Dual bound at or below which a value is declared undecodable (ρ_i reported as 0).
+"""Dual bound at or below which hull membership is decided exactly.
 
-Value ``i`` is undecodable when its certificate proves ``ρ_i ≤ ‖Σ_j μ_j a_ij‖ ≤ tol``.  The
-hull weights then satisfy ``‖v_i − Σ_j λ_j v_j‖ ≤ tol · max_j ‖v_i − v_j‖`` (because
+When a certificate proves ``ρ_i ≤ ‖Σ_j μ_j a_ij‖ ≤ tol``, the hull weights satisfy
+``‖v_i − Σ_j λ_j v_j‖ ≤ tol · max_j ‖v_i − v_j‖`` (because
 ``c = Σ_j μ_j/‖v_i − v_j‖ ≥ 1/max_j ‖v_i − v_j‖``): the value lies within ``tol`` of the hull
-of the others, relative to their spread around it.  The rule is stated on the dual bound
-rather than on that relative residual because only the former is a statement about ρ_i: a
-tight cluster far from the other values has exposed vertices with ρ_i of order 0.1 whose hull
-residual is below ``1e-8`` of the spread (measured: 50 points within ``1e-6`` of each other
-beside 50 standard normal points in d = 8).
+of the others, relative to their spread around it, which is not membership.  The value is
+then declared undecodable (ρ_i = 0) only if exact convex weights exist
+(:func:`theory.hull_exact.decide_hull`); otherwise its status is ``"margin_below_tol"``: it
+is a vertex, decodable, but only with a normalised margin ρ_i ≤ tol.  The threshold is stated
+on the dual bound rather than on the relative residual because only the former is a statement
+about ρ_i: a tight cluster far from the other values has exposed vertices with ρ_i of order
+0.1 whose hull residual is below ``1e-8`` of the spread (measured: 50 points within ``1e-6``
+of each other beside 50 standard normal points in d = 8).
 
 Why ``1e-7``:
 
@@ -90,8 +107,8 @@ Why ``1e-7``:
   leave ``‖Σ μ_j a_ij‖`` up to about ``5e-9`` on in-hull instances (measured on random
   12 × 3 sets), so ``1e-8`` would let the reference path miss hull points;
 * it is the resolution of float32 (unit roundoff ``2^-23 ≈ 1.19e-7``): a normalised margin
-  this small is below the rounding of a float32 read-out, so calling such a value decodable
-  would promise a margin no float32 model can realise.
+  this small is below the rounding of a float32 read-out, so such a value is reported apart
+  from the decodable ones (a float32 model realises such a margin only in special cases).
 """
 
 METHODS = ("mnp", "cvxpy")
@@ -125,7 +142,8 @@ class ValueDecodability:
         ``ρ_i`` in ``[0, 1]``: ``lower`` when decodable, ``0.0`` when undecodable, ``1.0`` when
         ``M = 1``.
     u_star : ndarray, shape (d,)
-        The separator, unit norm when decodable, zero otherwise.
+        The separator, unit norm when decodable, zero otherwise (and for a margin below the
+        tolerance that no float direction shows: then ``lower = 0``).
     lower, upper, gap : float
         Primal bound, dual bound and ``gap = upper − lower``.
     support : ndarray of int, shape (k,)
@@ -133,17 +151,21 @@ class ValueDecodability:
     weights : ndarray, shape (k,)
         Convex weights ``μ`` on ``a_{i,support}``.
     hull_weights : ndarray, shape (k,) or None
-        When undecodable: convex weights ``λ`` on ``v_support``.
+        When undecodable: ``exact.weights`` as floats, on ``v_support``.
     hull_residual : float or None
-        When undecodable: ``‖v_i − Σ λ_k v_{support[k]}‖``.
+        When undecodable: ``‖v_i − Σ λ_k v_{support[k]}‖`` in floats (exactly 0 in rationals).
     undecodable : bool
-        Whether the certificate proves ``ρ_i ≤ upper ≤ tol`` (then also
-        ``hull_residual ≤ tol · max_j ‖v_i − v_j‖``); see :data:`UNDECODABLE_TOL`.
+        Whether ``v_i`` is in the hull of the others, proved by ``exact``.
     method : str
         ``"mnp"`` or ``"cvxpy"``.
     status : str
-        ``"optimal"`` (bounds certified within the gap), ``"in_hull"`` (hull certificate),
-        ``"duplicate"`` (an identical value exists) or ``"no_competitor"`` (``M = 1``).
+        ``"optimal"`` (bounds certified within the gap), ``"in_hull"`` (exact convex
+        weights), ``"duplicate"`` (an identical value exists), ``"margin_below_tol"`` (``upper
+        ≤ tol`` but not in the hull: bounds from the min-norm point run to the end, gap not
+        enforced) or ``"no_competitor"`` (``M = 1``).
+    exact : HullCertificate, SeparatorCertificate or None
+        The exact certificate (:mod:`theory.hull_exact`) when ``upper ≤ tol``: convex weights
+        when undecodable, else a separating direction (None if the exact search gave up).
     """
 
     index: int
@@ -159,6 +181,7 @@ class ValueDecodability:
     undecodable: bool
     method: str
     status: str
+    exact: HullCertificate | SeparatorCertificate | None = None
 
     def __post_init__(self):
         for name in ("u_star", "support", "weights", "hull_weights"):
@@ -187,7 +210,9 @@ class Decodability:
     gap : ndarray, shape (M,)
         Certificate gaps ``upper − lower``, NaN for values not computed.
     undecodable : ndarray of int
-        Sorted indices of the computed values with ``ρ_i = 0``.
+        Sorted indices of the computed values in the hull of the others (exact convex
+        weights); values decodable only with a margin below the tolerance are in
+        :attr:`margin_below_tol`.
     certificates : tuple of ValueDecodability
         One per computed value, in the order computed (``indices`` as given).
     method : str
@@ -214,6 +239,13 @@ class Decodability:
     def rho(self) -> float:
         """``ρ(V) = min_i ρ_i`` over the computed values."""
         return float(np.nanmin(self.rho_per_value))
+
+    @property
+    def margin_below_tol(self) -> np.ndarray:
+        """Sorted indices of the computed values that are not in the hull of the others but
+        have ``ρ_i ≤ tol``: decodable only with a margin below the tolerance."""
+        found = [c.index for c in self.certificates if c.status == "margin_below_tol"]
+        return np.sort(np.array(found, dtype=np.int64))
 
     def __repr__(self) -> str:
         return (
@@ -299,7 +331,9 @@ def verify_certificate(values, cert: ValueDecodability) -> tuple[float, float]:
 
     with ``a_ij = (v_i − v_j)/‖v_i − v_j‖`` (taken as 0 for an identical value),
     ``s = cert.support`` and ``μ = cert.weights``; ``lower ≤ ρ_i ≤ upper`` holds whenever
-    ``‖u*‖ ≤ 1`` and ``μ`` are convex weights, which is checked too.
+    ``‖u*‖ ≤ 1`` and ``μ`` are convex weights, which is checked too.  The exact certificate
+    ``cert.exact``, which an undecodable value must have, is re-checked in rationals
+    (:func:`theory.hull_exact.verify_exact_certificate`).
 
     Parameters
     ----------
@@ -315,8 +349,8 @@ def verify_certificate(values, cert: ValueDecodability) -> tuple[float, float]:
     Raises
     ------
     InvalidInputError
-        If ``u_star`` is longer than 1, the weights are not convex, or the support holds ``i``
-        or an index out of range.
+        If ``u_star`` is longer than 1, the weights are not convex, the support holds ``i``
+        or an index out of range, or the exact certificate is missing or does not hold.
 
     Examples
     --------
@@ -345,6 +379,12 @@ def verify_certificate(values, cert: ValueDecodability) -> tuple[float, float]:
         raise InvalidInputError(f"cert.support holds the value itself (index {i})")
     if (weights < 0).any() or abs(weights.sum() - 1) > 1e-9:
         raise InvalidInputError(f"cert.weights are not convex weights (sum {weights.sum()})")
+    if cert.undecodable and not isinstance(cert.exact, HullCertificate):
+        raise InvalidInputError(f"value {i} is called undecodable without exact convex weights")
+    if cert.exact is not None:
+        if cert.exact.index != i:
+            raise InvalidInputError(f"cert.exact is for value {cert.exact.index}, not {i}")
+        verify_exact_certificate(V, cert.exact)
     lower = separation_margin(V, i, u)
     diffs = V[i] - V[support]
     norms = _difference_norms(diffs)
@@ -369,9 +409,9 @@ def value_decodability(
 
     Conventions: ``M = 1`` gives ρ = 1 (no competitor; ρ_i ≤ 1 holds otherwise) and
     ``u* = 0``; a value with an identical partner gets ρ = 0 with weight 1 on the partner
-    (lowest index); a value whose certificate proves ``ρ_i ≤ tol`` is undecodable, ρ = 0,
-    ``u* = 0``, and its hull weights ``λ`` satisfy
-    ``‖v_i − Σ λ_j v_j‖ ≤ tol · max_j ‖v_i − v_j‖``.
+    (lowest index); when a certificate proves ``ρ_i ≤ tol``, membership in the hull is
+    decided exactly (:mod:`theory.hull_exact`): with exact convex weights the value is
+    undecodable, ρ = 0, ``u* = 0``; without, its status is ``"margin_below_tol"``.
 
     Parameters
     ----------
@@ -384,7 +424,7 @@ def value_decodability(
         at most 1e-9 accepted) or the cvxpy + Clarabel reference (gap about 1e-8, at most
         1e-6 accepted).
     tol : float
-        Bound on ρ_i below which a value is declared undecodable, in ``(0, 1)``; see
+        Bound on ρ_i below which hull membership is decided exactly, in ``(0, 1)``; see
         :data:`UNDECODABLE_TOL`.
 
     Returns
@@ -406,6 +446,11 @@ def value_decodability(
     >>> cert = value_decodability([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]], 1)
     >>> cert.rho, cert.undecodable, cert.support.tolist(), cert.hull_weights.round(12).tolist()
     (0.0, True, [0, 2], [0.5, 0.5])
+    >>> print(cert.exact)
+    v1 = 1/2·v0 + 1/2·v2
+    >>> tiny = value_decodability([[-1.0, 0.0], [0.0, 5e-8], [1.0, 0.0]], 1)
+    >>> tiny.status, tiny.undecodable, tiny.u_star.tolist(), tiny.exact.kind
+    ('margin_below_tol', False, [0.0, 1.0], 'exact separating direction')
 
     References
     ----------
@@ -416,7 +461,7 @@ def value_decodability(
     i = _check_value_index(i, V.shape[0])
     _check_method(method)
     _check_tol(tol)
-    return _value_decodability(*_rescaled(V), i, method, tol)
+    return _value_decodability(_rescaled(V), i, method, tol, RationalValues(V))
 
 
 def decodability(
@@ -493,11 +538,12 @@ def decodability(
         isinstance(stop_below, (int, float)) and math.isfinite(stop_below)
     ):
         raise InvalidInputError(f"stop_below must be a finite number, got {stop_below!r}")
-    scaled, unit = _rescaled(V)
+    scaled = _rescaled(V)
+    rational = RationalValues(V)  # integers built only if some ρ_i falls below tol
     certificates = []
     with progress_bar("decodability ρ_i", len(chosen), show=progress) as advance:
         for i in chosen:
-            certificates.append(_value_decodability(scaled, unit, int(i), method, tol))
+            certificates.append(_value_decodability(scaled, int(i), method, tol, rational))
             advance()
             if stop_below is not None and certificates[-1].rho < stop_below:
                 break
@@ -550,32 +596,34 @@ def _collect(shape, certificates, method: str) -> Decodability:
 # ----------------------------------------------------------------------------- per value
 
 
-def _rescaled(V: np.ndarray) -> tuple[np.ndarray, float]:
-    """``(V · unit, unit)`` with ``unit`` the power of two that brings ``max |V|`` into [½, 1).
+def _rescaled(V: np.ndarray) -> np.ndarray:
+    """``V · unit`` with ``unit`` the power of two that brings ``max |V|`` into [½, 1).
 
     ρ and u* are invariant under positive scaling; a power of two scales exactly and keeps
     every difference below 2 in absolute value (no overflow in the norms).
     """
-    unit = 2.0 ** -float(np.frexp(np.abs(V).max())[1])
-    return V * unit, unit
+    return V * 2.0 ** -float(np.frexp(np.abs(V).max())[1])
 
 
 def _value_decodability(
-    scaled: np.ndarray, unit: float, i: int, method: str, tol: float
+    scaled: np.ndarray, i: int, method: str, tol: float, rational: RationalValues
 ) -> ValueDecodability:
     n_values, dim = scaled.shape
     if n_values == 1:
         return _no_competitor(dim, method)
     directions, norms = _normalised_differences(scaled, i)
-    partners = np.flatnonzero(norms == 0)
-    partners = partners[partners != i]
-    if partners.size:
+    V = rational.values
+    partners = [j for j in np.flatnonzero(norms == 0) if j != i and (V[j] == V[i]).all()]
+    if partners:
         return _duplicate(i, int(partners[0]), dim, method)
     if method == "mnp":
         solution = _solve_mnp(directions, i, tol)
     else:
         solution = _solve_cvxpy(directions, i)
-    return _certificate(i, directions, norms, unit, solution, method, tol)
+    point = solution.weights @ directions[solution.support]
+    if float(np.linalg.norm(point)) <= tol:
+        return _below_tol(i, directions, norms, solution, method, rational)
+    return _certificate(i, directions, norms, solution, method)
 
 
 def _normalised_differences(scaled: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -589,35 +637,10 @@ def _normalised_differences(scaled: np.ndarray, i: int) -> tuple[np.ndarray, np.
     return directions, norms
 
 
-def _certificate(i, directions, norms, unit, solution, method, tol) -> ValueDecodability:
-    """Bounds, separator and hull weights from a solver's :class:`_Solution`.
-
-    ``norms`` are those of the values scaled by ``unit`` (a power of two); the hull residual
-    is reported in the units of the input values.
-    """
+def _certificate(i, directions, norms, solution, method) -> ValueDecodability:
+    """Bounds and separator from a solver's :class:`_Solution` whose dual bound is above tol."""
     support, weights, direction, status = solution
-    point = weights @ directions[support]
-    upper = float(np.linalg.norm(point))
-    if upper <= tol:
-        # Hull weights λ_j ∝ μ_j/‖v_i − v_j‖: Σ μ_j a_ij = c (v_i − Σ λ_j v_j) with
-        # c = Σ μ_j/‖v_i − v_j‖, so the hull residual is ‖x‖/c without forming Σ λ_j v_j.
-        inverse = weights / norms[support]
-        c = inverse.sum()
-        return ValueDecodability(
-            i,
-            0.0,
-            np.zeros(directions.shape[1]),
-            0.0,
-            upper,
-            upper,
-            support,
-            weights,
-            inverse / c,
-            upper / c / unit,
-            True,
-            method,
-            "in_hull",
-        )
+    upper = float(np.linalg.norm(weights @ directions[support]))
     u_star = direction / np.linalg.norm(direction)
     scores = directions @ u_star
     scores[norms == 0] = np.inf  # the value itself
@@ -649,6 +672,55 @@ def _certificate(i, directions, norms, unit, solution, method, tol) -> ValueDeco
         method,
         status,
     )
+
+
+def _below_tol(i, directions, norms, solution, method, rational) -> ValueDecodability:
+    """``ρ_i ≤ tol`` is certified: decide ``v_i ∈ conv`` exactly (:mod:`theory.hull_exact`),
+    first on the solver's support, then after running the min-norm point to the end (its
+    corral and separator are the next candidates, for either method).  In the hull: ρ = 0
+    with the exact weights (``μ_j ∝ λ_j ‖v_i − v_j‖`` on the same support).  Otherwise:
+    ``"margin_below_tol"`` with the bounds of the final solution, gap not enforced, and the
+    better of its separator and the exact one (or ``u* = 0``, margin 0, if neither has a
+    positive margin in floats)."""
+    order = np.argsort(-solution.weights, kind="stable")
+    found = exact_hull_weights(rational, i, [solution.support[order]])
+    if found is None:
+        try:
+            solution = _solve_mnp(directions, i, 0.0)
+        except SolverError:
+            pass  # the first solution's bounds stand
+        found = decide_hull(
+            rational,
+            i,
+            supports=[solution.support],
+            separators=[solution.direction],
+            directions=directions,
+        )
+    dim = directions.shape[1]
+    if isinstance(found, HullCertificate):
+        support = np.array(found.support, dtype=np.int64)
+        hull = np.array([float(w) for w in found.weights])
+        weights = hull * norms[support] / (hull * norms[support]).sum()
+        upper = float(np.linalg.norm(weights @ directions[support]))
+        residual = rational.values[i] - hull @ rational.values[support]
+        peak = float(np.abs(residual).max())  # scaled first: no overflow in the norm
+        residual = peak * float(np.linalg.norm(residual / peak)) if peak > 0 else 0.0
+        head = (i, 0.0, np.zeros(dim), 0.0, upper, upper, support, weights, hull, residual)
+        return ValueDecodability(*head, True, method, "in_hull", found)
+    support, weights, direction, _ = solution
+    upper = float(np.linalg.norm(weights @ directions[support]))
+    # u = 0 has margin 0; a unit direction replaces it only with a positive float margin.
+    lower, u_star = 0.0, np.zeros(dim)
+    proposals = [direction] + ([np.array(found.direction, dtype=float)] if found else [])
+    for u in proposals:
+        if np.linalg.norm(u) > 0:
+            u = u / np.linalg.norm(u)
+            scores = directions @ u
+            scores[norms == 0] = np.inf  # the value itself
+            if scores.min() > lower:
+                lower, u_star = float(scores.min()), u
+    head = (i, min(lower, 1.0), u_star, lower, upper, upper - lower, support, weights)
+    return ValueDecodability(*head, None, None, False, method, "margin_below_tol", found)
 
 
 def _no_competitor(dim: int, method: str) -> ValueDecodability:
@@ -686,6 +758,7 @@ def _duplicate(i: int, partner: int, dim: int, method: str) -> ValueDecodability
         True,
         method,
         "duplicate",
+        HullCertificate(i, (partner,), (Fraction(1),)),
     )
 
 

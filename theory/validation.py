@@ -15,7 +15,14 @@ import numpy as np
 
 from theory.errors import InvalidInputError
 
-__all__ = ["as_matrix", "as_index_vector", "preview_indices", "require_int", "decimal_fraction"]
+__all__ = [
+    "require_bool",
+    "as_matrix",
+    "as_index_vector",
+    "preview_indices",
+    "require_int",
+    "decimal_fraction",
+]
 
 
 def preview_indices(indices, limit: int = 8) -> str:
@@ -126,3 +133,21 @@ def decimal_fraction(value) -> Fraction:
     if isinstance(value, numbers.Rational):
         return Fraction(int(value.numerator), int(value.denominator))
     return Fraction(float.__repr__(float(value)))
+
+
+def require_bool(name: str, value) -> bool:
+    """``value`` if it is a bool (``True``/``False``, not 0/1 or numpy bools).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the argument and its value.
+
+    Examples
+    --------
+    >>> require_bool("bijective", True)
+    True
+    """
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{name} must be True or False, got {value!r}")
+    return value

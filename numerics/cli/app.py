@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``factmlp`` parser with every verb registered."""
     from numerics.cli.core import add_core_verbs
     from numerics.cli.experiments import add_experiment_verbs
+    from numerics.cli.fuzz import add_fuzz_verbs
+    from numerics.cli.precision import add_precision_verbs
 
     parser = Parser(
         prog="factmlp",
@@ -38,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_core_verbs(verb)
     add_experiment_verbs(verb)
+    add_precision_verbs(verb)
+    add_fuzz_verbs(verb)
     return parser
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from numerics.embeddings.generators import FactSetSpec
 from numerics.plotting import pyplot, save_figure
-from theory.bounds import bound_report
+from theory.bounds import bound_report, is_bijection
 from theory.feasibility import feasibility
 
 __all__ = ["DemoConfig", "run_demo"]
@@ -54,6 +54,7 @@ def run_demo(config: DemoConfig = DemoConfig(), *, progress: bool = False) -> di
     # Imported here, not at the top: the CLI reads DemoConfig's defaults without torch.
     from numerics.construction.pipeline import ConstructionConfig, construct
     from numerics.mlp import save_mlp
+    from numerics.precision.bits import bits_frontier
 
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,7 +73,11 @@ def run_demo(config: DemoConfig = DemoConfig(), *, progress: bool = False) -> di
     report = feasibility(factset.keys, factset.values, factset.fact_map, progress=progress)
     built = construct(factset, ConstructionConfig(seed=config.seed), progress=progress)
     save_mlp(out / "mlp.safetensors", built.weights, built.metadata())
-    bound = bound_report(factset.n_facts, factset.n_values, config.bits_per_param, bijective=True)
+    bijective = is_bijection(factset.fact_map, factset.n_values)
+    bound = bound_report(
+        factset.n_facts, factset.n_values, config.bits_per_param, bijective=bijective
+    )
+    bits = bits_frontier(built.weights, factset)
 
     plot_path = out / "demo.png"
     _plot(
@@ -86,14 +91,18 @@ def run_demo(config: DemoConfig = DemoConfig(), *, progress: bool = False) -> di
         "config": asdict(config),
         "rho": report.rho,
         "recall": built.recall.accuracy,
-        "float32_ok": built.float32_ok,
-        "bf16_ok": built.bf16_ok,
+        **built.precision_summary(),
         "params": built.params,
         "params_per_fact": built.params / factset.n_facts,
         "code_dim": built.code_dim,
         "hidden": built.hidden,
         "bound_params_per_fact": bound.min_params / factset.n_facts,
+        # parameters against the bound's parameters at bits_per_param bits each (an assumed
+        # precision), and the weight bits actually needed against the bound's bits
         "ratio_to_bound": built.params / bound.min_params,
+        "min_bits": bits.min_bits,
+        "total_bits_over_bound": bits.total_over_bound,
+        "smallest_float_format": bits.smallest_format,
         "construct_seconds": built.seconds,
         "files": [str(out / "factset.npz"), str(out / "mlp.safetensors"), str(plot_path)],
     }

@@ -4,8 +4,9 @@ Pipeline (paper §4; details derived here):
 
 1. **Decoder** (:mod:`theory.decoder`): project the values to ``m`` dimensions with ``P``
    (d×m) and take the exact separators of the projected used values as codes ``c_j``.
-   ``m`` is chosen as the smallest code dimension whose projected decodability ρ(W) exceeds
-   an a-priori float32 rounding-error bound (``code_dim=None``), or fixed by the user.
+   ``m`` starts at the smallest code dimension whose projected decodability ρ(W) exceeds
+   an a-priori float32 rounding-error estimate (``code_dim=None``; the estimate assumes a
+   cancellation factor, so it only sets where the search starts), or is fixed by the user.
 2. **Encoder**: random gate rows, up projection solved so that every key hits its code.
    ``dense`` (:mod:`numerics.construction.encoder_dense`): SiLU gates on whitened keys, one Cholesky solve of
    an F×F kernel, refined; ``sparse`` (:mod:`numerics.construction.encoder_sparse`): threshold-ReLU
@@ -20,11 +21,22 @@ Pipeline (paper §4; details derived here):
 3. **Fold**: the encoder's code map (group t → coordinate t) times ``P`` is the down
    projection, ``D[:, t·r + n] = P[:, t]``, so the result is one standard gated MLP
    ``g(x) = D(σ(Gx) ⊙ Ax)`` with ``h = m·r`` hidden neurons and ``3·h·d`` parameters.
-4. **Checks**: recall in float64 (must be 1), and whether it survives float32 and bfloat16,
-   decided by casting the weights and the embeddings and checking every fact.
+4. **Checks**: recall in float64 (must be 1); **certified** float32 recall
+   (:func:`numerics.precision.certify_recall`: rigorous rounding-error bounds, any summation
+   order) — with ``certify="float32"`` (default) and m chosen, m grows (by at least 1 and
+   10%, at most ``CERTIFY_STEPS`` times, up to d) until every key is certified; if none
+   certifies, the build with the most certified keys (the fewest parameters among equals) is
+   returned with ``float32_certified`` false and its uncertified keys. The bfloat16
+   certificate is reported too (a worst-case bound almost never certifies: n·u ≥ 1 once
+   h ≥ 256), and the float32 and bfloat16 recall *measured* by casting on this machine.
 
 Fact sets with an undecodable used value are refused (:class:`InfeasibleFactSetError`): the
-construction tries up to ``m = d`` with the identity projection, which preserves ρ.
+construction tries up to ``m = d`` with the identity projection, which preserves ρ, and
+names the values in the hull with their exact convex weights (:mod:`theory.hull_exact`). A
+used value that is a vertex but has ρ_i ≤ ``UNDECODABLE_TOL`` is *decodable only with a
+margin below* it: the construction tries it (P = I, codes its separator), and if it cannot
+store every fact in float64 it refuses in those words, not as infeasible (the same error
+class, with those values and their keys).
 """
 
 from __future__ import annotations
@@ -47,11 +59,15 @@ from numerics.construction.encoder_sparse import solve_encoder_sparse
 from numerics.construction.encoder_spline import solve_encoder_spline
 from numerics.factset import FactSet
 from numerics.mlp import ACTIVATIONS, GatedMLP, GatedMLPWeights
+from numerics.precision.certificate import PrecisionCertificate, certify_recall
 from numerics.strict_recall import RecallResult, recall
-from theory.bounds import bits_per_param
+from theory.bounds import bits_per_param, is_bijection
 from theory.decoder import PROJECTIONS, Decoder, build_decoder, float_forward_error_bound
-from theory.errors import InvalidInputError, SolverError
+from theory.errors import InfeasibleFactSetError, InvalidInputError, SolverError
+from theory.feasibility import infeasibility_error  # the refusal in `factmlp check`'s words
+from theory.hull_exact import margin_phrase
 from theory.param_count import encoder_gate_rows
+from theory.rho import UNDECODABLE_TOL, decodability
 from theory.validation import preview_indices, require_int
 
 __all__ = ["ENCODERS", "ConstructionConfig", "Construction", "construct", "cast_recall"]
@@ -66,6 +82,10 @@ DENSE_MAX_KEYS = 2**14
 SPLINE_MAX_KEYS = 2**12
 #: Gate draws tried before a SolverError is passed on; each retry has 50% more gate rows.
 ENCODER_ATTEMPTS = 3
+#: Code dimensions tried beyond the first while the float32 certificate misses a key.
+CERTIFY_STEPS = 6
+#: Formats ``construct`` can target with a certificate (None: no target, report only).
+CERTIFY_TARGETS = ("float32", None)
 ENCODERS = ("auto", "dense", "sparse", "spline")
 
 
@@ -82,6 +102,8 @@ class ConstructionConfig:
     bias : gate and up biases; None = only when a key is zero (g(0) = 0 otherwise)
     seed : seeds the projection and the gate draw; the same seed gives the same weights
     device : where the encoder solve and the recall checks run
+    certify : ``float32`` (default): grow m until float32 recall is certified for every key
+        (only when m is chosen); None: certify and report, never rebuild
     """
 
     code_dim: int | None = None
@@ -92,6 +114,7 @@ class ConstructionConfig:
     bias: bool | None = None
     seed: int = 0
     device: str = "cpu"
+    certify: str | None = "float32"
 
     def __post_init__(self):
         if self.projection not in PROJECTIONS:
@@ -110,6 +133,10 @@ class ConstructionConfig:
         if not (math.isfinite(self.slack) and self.slack >= 0):
             raise InvalidInputError(f"slack must be finite and ≥ 0, got {self.slack!r}")
         require_int("seed", self.seed, 0)
+        if self.certify not in CERTIFY_TARGETS:
+            raise InvalidInputError(
+                f"certify must be one of {list(CERTIFY_TARGETS)}, got {self.certify!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -123,6 +150,10 @@ class Construction:
     recall: RecallResult
     float32: RecallResult
     bf16: RecallResult
+    float32_certificate: PrecisionCertificate
+    bf16_certificate: PrecisionCertificate
+    code_dims_tried: tuple[tuple[int, float], ...]
+    bijective: bool
     encoder: EncoderSolution
     encoder_attempts: int
     float32_error_bound: float
@@ -137,12 +168,27 @@ class Construction:
         return self.weights.hidden
 
     @property
-    def float32_ok(self) -> bool:
-        return self.float32.accuracy == 1.0
+    def float32_certified(self) -> bool:
+        """Every key certified to decode in float32 under the arithmetic model of
+        :mod:`theory.rounding` (a proof, not a cast-and-check)."""
+        return self.float32_certificate.certified_fraction == 1.0
 
     @property
-    def bf16_ok(self) -> bool:
-        return self.bf16.accuracy == 1.0
+    def bf16_certified(self) -> bool:
+        return self.bf16_certificate.certified_fraction == 1.0
+
+    def precision_summary(self) -> dict:
+        """The precision fields shared by the JSON, the file metadata and the methods: the
+        certificates' verdicts and the recall measured by casting (on this machine)."""
+        return {
+            "float32_certified": self.float32_certified,
+            "float32_certified_fraction": self.float32_certificate.certified_fraction,
+            "float32_uncertified": list(self.float32_certificate.uncertified),
+            "float32_worst_margin_over_bound": self.float32_certificate.worst_margin_over_bound,
+            "bf16_certified": self.bf16_certified,
+            "float32_recall": self.float32.accuracy,
+            "bf16_recall": self.bf16.accuracy,
+        }
 
     def summary(self, n_facts: int, n_values: int) -> dict:
         """JSON-ready summary (the ``factmlp construct --json`` object)."""
@@ -150,15 +196,16 @@ class Construction:
             "recall": self.recall.accuracy,
             "params": self.params,
             "params_per_fact": self.params / n_facts,
-            "bits_per_param": bits_per_param(n_facts, n_values, self.params),
+            "bits_per_param": bits_per_param(
+                n_facts, n_values, self.params, bijective=self.bijective
+            ),
             "hidden": self.hidden,
             "code_dim": self.code_dim,
             "activation": self.weights.activation,
             "min_margin": self.recall.min_margin,
-            "float32_ok": self.float32_ok,
-            "bf16_ok": self.bf16_ok,
+            **self.precision_summary(),
             "float32_min_margin": self.float32.min_margin,
-            "bf16_recall": self.bf16.accuracy,
+            "code_dims_tried": [list(step) for step in self.code_dims_tried],
             "rho_projected": self.rho_projected,
             "float32_error_bound": self.float32_error_bound,
             "encoder": self.encoder.method,
@@ -176,8 +223,11 @@ class Construction:
             "config": json.dumps(asdict(self.config), sort_keys=True),
             "code_dim": str(self.code_dim),
             "encoder": self.encoder.method,
-            "float32_ok": str(self.float32_ok).lower(),
-            "bf16_ok": str(self.bf16_ok).lower(),
+            "float32_certified": str(self.float32_certified).lower(),
+            "bf16_certified": str(self.bf16_certified).lower(),
+            "float32_certified_fraction": repr(self.float32_certificate.certified_fraction),
+            "float32_recall": repr(self.float32.accuracy),
+            "bf16_recall": repr(self.bf16.accuracy),
             "min_margin_float64": repr(self.recall.min_margin),
             "min_margin_float32": repr(self.float32.min_margin),
             "rho_projected": repr(self.rho_projected),
@@ -278,7 +328,9 @@ def construct(
     Raises
     ------
     InfeasibleFactSetError
-        Some used value has ρ = 0 (the message names the values and the keys).
+        Some used value has ρ = 0, by exact convex weights (the message names the values,
+        the keys and the certificate), or a used value decodable only with a margin below
+        ``UNDECODABLE_TOL`` could not be stored in float64 (the message says so).
     InvalidInputError
         Bad configuration (e.g. ``code_dim`` > d).
     SolverError
@@ -287,10 +339,92 @@ def construct(
         d'(d'+1)/2 generic facts).
     """
     start = time.perf_counter()
-    keys, values, fact_map = factset.keys, factset.values, factset.fact_map
-    d = factset.dim
+    keys, fact_map, d = factset.keys, factset.fact_map, factset.dim
     if config.code_dim is not None and config.code_dim > d:
         raise InvalidInputError(f"code_dim must be at most d = {d}, got {config.code_dim}")
+    try:
+        decoder = _decoder(factset, config, progress)
+    except InfeasibleFactSetError as exc:  # the values with ρ_i(V) = 0 in float64
+        raise _refusal(factset, np.array(exc.values, dtype=np.int64)) from None
+    tiny = decoder.used[decoder.rho_projected[decoder.used] < UNDECODABLE_TOL]
+
+    bias = bool(config.bias) if config.bias is not None else not keys.any(axis=1).all()
+    build = _build(factset, decoder, config, bias, tiny, progress)
+    tried = [(decoder.code_dim, build.certificate.certified_fraction)]
+    best = build
+    if config.certify == "float32" and config.code_dim is None and tiny.size == 0:
+        used = factset.used_values
+        for _ in range(CERTIFY_STEPS):
+            if best.certificate.certified_fraction == 1.0 or decoder.code_dim >= d:
+                break
+            m = min(d, max(decoder.code_dim + 1, math.ceil(1.1 * decoder.code_dim)))
+            projection = nested_projection(factset.values, used, config.projection, config.seed, m)
+            decoder = build_decoder(factset.values, fact_map, projection)
+            if not decoder.decodable:  # a larger nested m keeps vertices; guard anyway
+                continue
+            build = _build(factset, decoder, config, bias, tiny, progress)
+            tried.append((decoder.code_dim, build.certificate.certified_fraction))
+            key = (build.certificate.certified_fraction, -build.weights.n_params)
+            if key > (best.certificate.certified_fraction, -best.weights.n_params):
+                best = build
+    weights = best.weights
+    return Construction(
+        weights=weights.to(device="cpu"),
+        config=config,
+        code_dim=best.decoder.code_dim,
+        rho_projected=best.decoder.rho,
+        recall=best.recall,
+        float32=cast_recall(weights, factset, torch.float32, config.device),
+        bf16=cast_recall(weights, factset, torch.bfloat16, config.device),
+        float32_certificate=best.certificate,
+        bf16_certificate=certify_recall(
+            weights, factset, "bfloat16", device=config.device, observe=False
+        ),
+        code_dims_tried=tuple(tried),
+        bijective=is_bijection(fact_map, factset.n_values),
+        encoder=best.encoder,
+        encoder_attempts=best.attempts,
+        float32_error_bound=float_forward_error_bound(
+            best.encoder.amplification, best.encoder.group_size + d, "float32"
+        ),
+        seconds=time.perf_counter() - start,
+    )
+
+
+@dataclass(frozen=True)
+class _Build:
+    """One build at one code dimension, with its float64 recall and float32 certificate."""
+
+    decoder: Decoder
+    encoder: EncoderSolution
+    attempts: int
+    weights: GatedMLPWeights
+    recall: RecallResult
+    certificate: PrecisionCertificate
+
+
+def _build(factset: FactSet, decoder: Decoder, config, bias: bool, tiny, progress) -> _Build:
+    """Encoder solve, assembly and checks at ``decoder``'s m (steps 2–4 of the module
+    docstring); refuses, in the margin's words, values ``tiny`` it cannot store."""
+    keys, fact_map = factset.keys, factset.fact_map
+    try:
+        enc, attempts = _solve(keys, decoder.codes[fact_map], config, bias, decoder.rho)
+    except SolverError as exc:
+        if tiny.size:
+            raise _margin_refusal(factset, tiny, decoder, f"the encoder failed: {exc}") from None
+        raise
+    weights = _assemble(decoder, enc, config.activation if enc.method == "dense" else "relu")
+    result64 = recall(GatedMLP(weights), factset, device=config.device, progress=progress)
+    if tiny.size and result64.accuracy < 1.0:
+        reason = f"float64 recall {result64.accuracy:.4g}"
+        raise _margin_refusal(factset, tiny, decoder, reason)
+    certificate = certify_recall(weights, factset, "float32", device=config.device)
+    return _Build(decoder, enc, attempts, weights, result64, certificate)
+
+
+def _decoder(factset: FactSet, config: ConstructionConfig, progress: bool) -> Decoder:
+    """The decoder of step 1 (module docstring): ``m`` chosen, or fixed by ``config``."""
+    values, fact_map, d = factset.values, factset.fact_map, factset.dim
     if config.code_dim is None:
         decoder = choose_code_dim(
             values,
@@ -315,24 +449,31 @@ def construct(
                 f"{preview_indices(used[~(decoder.rho_projected[used] > 0)])} become undecodable; "
                 "use a larger --code-dim or let it be chosen"
             )
+    return decoder
 
-    bias = bool(config.bias) if config.bias is not None else not keys.any(axis=1).all()
-    enc, attempts = _solve(keys, decoder.codes[fact_map], config, bias, decoder.rho)
-    weights = _assemble(decoder, enc, config.activation if enc.method == "dense" else "relu")
-    mlp = GatedMLP(weights)
-    result64 = recall(mlp, factset, device=config.device, progress=progress)
-    return Construction(
-        weights=weights.to(device="cpu"),
-        config=config,
-        code_dim=decoder.code_dim,
-        rho_projected=decoder.rho,
-        recall=result64,
-        float32=cast_recall(weights, factset, torch.float32, config.device),
-        bf16=cast_recall(weights, factset, torch.bfloat16, config.device),
-        encoder=enc,
-        encoder_attempts=attempts,
-        float32_error_bound=float_forward_error_bound(
-            enc.amplification, enc.group_size + d, "float32"
-        ),
-        seconds=time.perf_counter() - start,
+
+def _refusal(factset: FactSet, named: np.ndarray) -> InfeasibleFactSetError:
+    """The error for used values the P = I decoder could not use (ρ_i(V) = 0 in float64):
+    infeasible, with exact convex weights, for those in the hull; otherwise (vertices whose
+    margin no float64 direction shows) decodable only with a margin below the tolerance."""
+    dec = decodability(factset.values, indices=named)
+    inside = dec.undecodable
+    if inside.size:
+        return infeasibility_error(dec, inside, np.flatnonzero(np.isin(factset.fact_map, inside)))
+    reason = "no float64 direction shows their margin"
+    return _margin_refusal(factset, named, None, reason)
+
+
+def _margin_refusal(factset: FactSet, tiny, decoder: Decoder | None, reason: str):
+    """Refusal of used values ``tiny`` that are decodable only with a margin below the
+    tolerance (not in the hull: not infeasible), for ``reason``."""
+    keys = np.flatnonzero(np.isin(factset.fact_map, tiny))
+    projected = decoder is not None and not np.array_equal(decoder.projection, np.eye(factset.dim))
+    where = f" after the projection to m = {decoder.code_dim}" if projected else ""
+    return InfeasibleFactSetError(
+        f"values {preview_indices(tiny)} are {margin_phrase(UNDECODABLE_TOL)}{where} (they "
+        f"are not in the convex hull of the other values), and the construction cannot store "
+        f"keys {preview_indices(keys)} mapped to them: {reason}",
+        values=tiny,
+        keys=keys,
     )

@@ -7,6 +7,8 @@
 ``hebbian``        the bilinear ``(A₀x) ⊙ (A₁x)/√h`` construction, raw Hebbian read-out
 ``hebbian_ridge``  the same features with the ridge-whitened read-out
 ``lookup``         one thresholded neuron per distinct key
+``hebbian_dd``     the bilinear features refitted to the facts (data-dependent), ridge read-out
+``maxmargin``      alternating certified convex margin solves for the up, down and gate blocks
 =================  =========================================================================
 
 Every method builds a gated MLP at a requested hidden width and seed
@@ -21,7 +23,9 @@ from numerics.methods.capacity_search import CapacityResult, capacity
 from numerics.methods.encdec import EncDecMethod
 from numerics.methods.gd import GDMethod
 from numerics.methods.hebbian import HebbianMethod
+from numerics.methods.hebbian_dd import HebbianDDMethod
 from numerics.methods.lookup import LookupMethod
+from numerics.methods.maxmargin import MaxMarginMethod
 from numerics.methods.ntk import NTKMethod
 from numerics.methods.registry import METHODS, get_method
 
@@ -36,7 +40,9 @@ __all__ = [
     "GDMethod",
     "NTKMethod",
     "HebbianMethod",
+    "HebbianDDMethod",
     "LookupMethod",
+    "MaxMarginMethod",
     "CapacityResult",
     "capacity",
 ]

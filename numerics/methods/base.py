@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
+from numerics.dtypes import resolve_device  # methods import it from here with the rest
 from numerics.factset import FactSet
 from numerics.mlp import GatedMLPWeights, save_mlp
 from theory.errors import FactMLPError, InvalidInputError
@@ -142,16 +142,6 @@ def check_build_args(method: str, factset: Any, hidden: Any, seed: Any) -> None:
         raise InvalidInputError(f"{method}: hidden must be an integer ≥ 1, got {hidden!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidInputError(f"{method}: seed must be an integer ≥ 0, got {seed!r}")
-
-
-def resolve_device(device: Any) -> torch.device:
-    """``device`` as a ``torch.device`` that exists here ("cuda" becomes "cuda:0")."""
-    try:
-        return torch.empty(0, device=device).device
-    except (RuntimeError, TypeError, AssertionError) as exc:
-        raise InvalidInputError(
-            f"device {device!r} is not an available torch device ({exc})"
-        ) from None
 
 
 def distinct_keys(factset: FactSet) -> tuple[np.ndarray, np.ndarray]:

@@ -49,7 +49,7 @@ from numerics.methods.base import BuildResult, Method, WidthTooSmallError, resol
 from numerics.methods.registry import get_method
 from numerics.mlp import GatedMLP
 from numerics.strict_recall import recall
-from theory.bounds import bits_per_param
+from theory.bounds import bits_per_param, is_bijection
 from theory.errors import InvalidInputError, SolverError
 from theory.feasibility import feasibility, require_feasible
 from theory.validation import require_int
@@ -348,7 +348,12 @@ def capacity(
         searched_hidden=found,
         params=built.params,
         params_per_fact=built.params / factset.n_facts,
-        bits_per_param=bits_per_param(factset.n_facts, factset.n_values, built.params),
+        bits_per_param=bits_per_param(
+            factset.n_facts,
+            factset.n_values,
+            built.params,
+            bijective=is_bijection(factset.fact_map, factset.n_values),
+        ),
         recall=1.0,
         verified=verified,
         build=built,

@@ -8,7 +8,9 @@ from numerics.methods.base import Method
 from numerics.methods.encdec import EncDecMethod
 from numerics.methods.gd import GDMethod
 from numerics.methods.hebbian import HebbianMethod
+from numerics.methods.hebbian_dd import HebbianDDMethod
 from numerics.methods.lookup import LookupMethod
+from numerics.methods.maxmargin import MaxMarginMethod
 from numerics.methods.ntk import NTKMethod
 from theory.errors import InvalidInputError
 
@@ -43,6 +45,8 @@ METHODS: Mapping[str, Method] = _Registry(
         HebbianMethod(name="hebbian", readout="raw"),
         HebbianMethod(name="hebbian_ridge", readout="ridge"),
         LookupMethod(),
+        HebbianDDMethod(),
+        MaxMarginMethod(),
     ]
 )
 

@@ -135,7 +135,8 @@ def build_fact_mlp(
             "slack": built.config.slack,
             "group_size": built.encoder.group_size,
             "rho_projected": built.rho_projected,
-            "float32_ok": built.float32_ok,
+            "float32_certified": built.float32_certified,
+            "float32_recall": built.float32.accuracy,
             "seed": seed,
         }
         return FactMLP(built.weights, method, built.recall, info)

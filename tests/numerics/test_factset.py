@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 
 from numerics.factset import FactSet
-from tests.strategies import fact_arrays
+from numerics.testing.strategies import fact_arrays
 from theory.errors import InvalidInputError
 
 K = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tests.strategies import embedding_matrices
+from numerics.testing.strategies import embedding_matrices
 from theory.decoder import (
     PROJECTIONS,
     UNIT_ROUNDOFF,

@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 import theory.min_norm_point as min_norm_point_module
 import theory.rho as decodability_module
 from tests.strategies import embedding_matrices
-from theory.errors import InvalidInputError
+from theory.errors import InvalidInputError, SolverError
+from theory.hull_exact import (
+    SEPARATING_DIRECTION,
+    HullCertificate,
+    SeparatorCertificate,
+    verify_exact_certificate,
+)
 from theory.rho import (
     METHODS,
     UNDECODABLE_TOL,
@@ -127,13 +133,21 @@ def test_regular_polygon(n_values):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_tol_is_a_bound_on_rho(method):
-    # Every corner of a regular 12-gon has ρ = sin(π/12) ≈ 0.259 (see above): a tolerance
-    # above it declares all of them undecodable, one below it none.
+def test_tol_only_triggers_the_exact_hull_test(method):
+    # Every corner of a regular 12-gon has ρ = sin(π/12) ≈ 0.259 (see above).  A tolerance
+    # above it sends all of them to the exact hull test, which finds each a vertex: none is
+    # undecodable, all are "decodable only with a margin below tol" with an exact separator
+    # and ρ_i still reported; a tolerance below it leaves them plain decodable.
     angles = 2 * np.pi * np.arange(12) / 12
     values = np.column_stack([np.cos(angles), np.sin(angles)])
-    assert decodability(values, method=method, tol=0.3).undecodable.size == 12
-    assert decodability(values, method=method, tol=0.2).undecodable.size == 0
+    high = decodability(values, method=method, tol=0.3)
+    assert high.undecodable.size == 0 and high.margin_below_tol.tolist() == list(range(12))
+    np.testing.assert_allclose(high.rho_per_value, np.sin(np.pi / 12), atol=1e-7)
+    for cert in high.certificates:
+        assert cert.status == "margin_below_tol" and cert.exact.kind == SEPARATING_DIRECTION
+        verify_exact_certificate(values, cert.exact)
+    low = decodability(values, method=method, tol=0.2)
+    assert low.undecodable.size == 0 and low.margin_below_tol.size == 0
 
 
 def test_points_on_a_line():
@@ -192,6 +206,8 @@ def _check_certificate(values, cert, *, gap_limit):
     assert cert.lower <= cert.upper + 1e-12
     if cert.undecodable:
         assert cert.rho == 0.0 and cert.upper <= UNDECODABLE_TOL
+        assert isinstance(cert.exact, HullCertificate) and cert.exact.index == cert.index
+        verify_exact_certificate(values, cert.exact)  # v_i = Σ λ v_j in rationals
         np.testing.assert_array_equal(cert.u_star, 0.0)
         combination = cert.hull_weights @ values[cert.support]
         scale = np.linalg.norm(values[cert.index] - values, axis=1).max()
@@ -201,6 +217,16 @@ def _check_certificate(values, cert, *, gap_limit):
         assert cert.hull_weights.min() >= 0 and cert.hull_weights.sum() == pytest.approx(1)
         assert residual <= UNDECODABLE_TOL * scale + rounding
         assert residual == pytest.approx(cert.hull_residual, rel=1e-6, abs=rounding)
+    elif cert.status == "margin_below_tol":
+        # Not in the hull (an exact separator, unless the exact search gave up), ρ_i ≤ tol;
+        # the bounds of the min-norm point run to the end, with no gap promised.
+        assert cert.upper <= UNDECODABLE_TOL and cert.lower <= cert.upper + 1e-12
+        assert 0.0 <= cert.rho == cert.lower
+        if cert.exact is not None:
+            assert isinstance(cert.exact, SeparatorCertificate)
+            verify_exact_certificate(values, cert.exact)
+        if cert.rho > 0:
+            assert np.linalg.norm(cert.u_star) == pytest.approx(1.0, abs=1e-12)
     elif cert.status != "no_competitor":
         assert cert.gap <= gap_limit
         assert cert.rho == min(cert.lower, 1.0)
@@ -227,8 +253,13 @@ def test_cvxpy_certificates_verify_independently(values):
 @CVXPY_PROPERTY
 @given(values=value_sets(max_values=8, max_dim=4))
 def test_mnp_agrees_with_cvxpy(values):
+    from hypothesis import reject
+
     fast = decodability(values, method="mnp")
-    reference = decodability(values, method="cvxpy")
+    try:
+        reference = decodability(values, method="cvxpy")
+    except SolverError:  # Clarabel's 'optimal_inaccurate' (seen at entries ~1e8): no reference
+        reject()
     np.testing.assert_allclose(fast.rho_per_value, reference.rho_per_value, atol=1e-6)
     np.testing.assert_array_equal(fast.undecodable, reference.undecodable)
 
@@ -311,7 +342,10 @@ def test_invariant_under_orthogonal_maps(values, seed):
     base = decodability(values)
     turned = decodability(values @ rotation.T)
     _assert_same_rho(base, turned)
-    decodable = base.rho_per_value > 0
+    # u* is compared where the gap is certified: below tol (status "margin_below_tol") the
+    # separator of a near-flat vertex is rounding-sensitive, and may be 0.
+    below = np.union1d(base.margin_below_tol, turned.margin_below_tol)
+    decodable = (base.rho_per_value > 0) & ~np.isin(np.arange(values.shape[0]), below)
     np.testing.assert_allclose(
         turned.u_star[decodable], base.u_star[decodable] @ rotation.T, atol=1e-6
     )

@@ -70,7 +70,7 @@ import math
 import numpy as np
 
 from theory.errors import InvalidInputError
-from theory.validation import as_matrix, require_int
+from theory.validation import as_matrix, require_bool, require_int
 
 __all__ = [
     "GATE_ACTIVATIONS",
@@ -403,8 +403,7 @@ def feature_rank_ceiling(
     d = require_int("dim", dim, 1)
     r = require_int("n_gates", n_gates, 1)
     activation = _activation(activation)
-    if not isinstance(pm_pairs, bool):
-        raise InvalidInputError(f"pm_pairs must be True or False, got {pm_pairs!r}")
+    pm_pairs = require_bool("pm_pairs", pm_pairs)
     low = max(d - r, 0)
     beta = d * (d + 1) // 2 - low * (low + 1) // 2
     if activation == "identity":

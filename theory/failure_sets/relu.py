@@ -25,7 +25,7 @@ import numpy as np
 
 from theory.errors import InvalidInputError
 from theory.failure_sets.features import _activation, khatri_rao_features
-from theory.validation import require_int
+from theory.validation import require_bool, require_int
 
 __all__ = [
     "SingularFraction",
@@ -234,8 +234,7 @@ def singular_fraction(
     n_facts = require_int("n_facts", n_facts, 1)
     trials = require_int("trials", trials, 1)
     seed = require_int("seed", seed, 0)
-    if not isinstance(pm_pairs, bool):
-        raise InvalidInputError(f"pm_pairs must be True or False, got {pm_pairs!r}")
+    pm_pairs = require_bool("pm_pairs", pm_pairs)
     n_columns = (2 if pm_pairs else 1) * n_gates * dim
     if n_facts > n_columns:
         raise InvalidInputError(

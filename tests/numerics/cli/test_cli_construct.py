@@ -25,8 +25,11 @@ CONSTRUCT_KEYS = {
     "hidden",
     "code_dim",
     "min_margin",
-    "float32_ok",
-    "bf16_ok",
+    "float32_certified",
+    "float32_certified_fraction",
+    "float32_recall",
+    "bf16_certified",
+    "bf16_recall",
     "seconds",
 }
 VERIFY_KEYS = {"recall", "min_margin", "failed"}
@@ -72,8 +75,9 @@ def test_construct_json_contract(factset_file, built):
     assert result["params"] == sum(a.size for a in tensors.values())
     assert result["params_per_fact"] == pytest.approx(result["params"] / fs.n_facts)
     assert 1 <= result["code_dim"] <= fs.dim and str(result["code_dim"]) == meta["code_dim"]
-    assert result["float32_ok"] == (meta["float32_ok"] == "true")
-    assert result["bf16_ok"] == (meta["bf16_ok"] == "true")
+    assert result["float32_certified"] == (meta["float32_certified"] == "true")
+    assert result["bf16_certified"] == (meta["bf16_certified"] == "true")
+    assert result["float32_recall"] == float(meta["float32_recall"])
     assert isinstance(result["seconds"], float) and result["seconds"] >= 0
     margins = numpy_margins(
         numpy_forward(tensors, meta["activation"], fs.keys), fs.values, fs.fact_map
@@ -112,8 +116,11 @@ def test_verify_float32_agrees_with_the_construct_flag_and_a_numpy_cast(
         fs.values.astype(np.float32),
         fs.fact_map,
     )
-    assert (result["recall"] == 1.0) == constructed["float32_ok"] == bool((m32 > 0).all())
-    assert code == (0 if constructed["float32_ok"] else 1)
+    assert (result["recall"] == 1.0) == (constructed["float32_recall"] == 1.0)
+    assert (result["recall"] == 1.0) == bool((m32 > 0).all())
+    assert code == (0 if constructed["float32_recall"] == 1.0 else 1)
+    if constructed["float32_certified"]:  # a certificate must never be contradicted
+        assert (m32 > 0).all()
 
 
 def test_tampered_mlp_fails_verify_with_the_failed_keys_listed(

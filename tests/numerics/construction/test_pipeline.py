@@ -50,12 +50,12 @@ from numerics.embeddings.generators import (
 )
 from numerics.factset import FactSet
 from numerics.mlp import save_mlp
+from numerics.testing.strategies import SCALES, fact_arrays
 from proofs_check.decoder_correctness import (
     numpy_forward,
     numpy_margins,
     read_mlp_file,
 )
-from tests.strategies import SCALES, fact_arrays
 from theory.errors import InfeasibleFactSetError, InvalidInputError, SolverError
 from theory.feasibility import feasibility
 from theory.param_count import construction_params, encoder_gate_rows
@@ -522,7 +522,8 @@ def test_metadata_cast_flags_agree_with_an_independent_cast_check(which, tmp_pat
     tensors, meta = save_and_read(built, path)
     assert meta["activation"] == "silu" == json.loads(meta["config"])["activation"]
     assert meta["code_dim"] == str(built.code_dim)
-    assert meta["float32_ok"] in ("true", "false") and meta["bf16_ok"] in ("true", "false")
+    assert meta["float32_certified"] in ("true", "false")
+    assert meta["bf16_certified"] in ("true", "false")
     m64 = file_margins(path, fs.keys, fs.values, fs.fact_map)
     assert (m64 > 0).all()
     m32 = file_margins(path, fs.keys, fs.values, fs.fact_map, np.float32)
@@ -530,11 +531,13 @@ def test_metadata_cast_flags_agree_with_an_independent_cast_check(which, tmp_pat
     if which == "collapsing":
         assert (fs.values[0].astype(np.float32) == fs.values[1].astype(np.float32)).all()
         assert m32.min() <= 0 and m16.min() <= 0  # a tie: identical values after the cast
-        assert meta["float32_ok"] == "false" and meta["bf16_ok"] == "false"
+        assert meta["float32_certified"] == "false" and meta["bf16_certified"] == "false"
+        assert float(meta["float32_recall"]) < 1 and float(meta["bf16_recall"]) < 1
     else:
         # The verdicts are clear here (margins far from rounding), so they must agree.
         assert m32.min() > 0.5 * m64.min() and m16.min() > 0.1 * m64.min()
-        assert meta["float32_ok"] == "true" and meta["bf16_ok"] == "true"
+        assert float(meta["float32_recall"]) == 1.0 and float(meta["bf16_recall"]) == 1.0
+        assert meta["float32_certified"] == "true"  # margins far above rounding
     assert float(meta["min_margin_float64"]) == pytest.approx(m64.min(), rel=1e-9)
 
 

@@ -76,7 +76,16 @@ WIDTHS = [
 
 
 def test_registry_names():
-    assert set(METHODS) == {"encdec", "gd", "ntk", "hebbian", "hebbian_ridge", "lookup"}
+    assert set(METHODS) == {
+        "encdec",
+        "gd",
+        "ntk",
+        "hebbian",
+        "hebbian_ridge",
+        "hebbian_dd",
+        "lookup",
+        "maxmargin",
+    }
     for name, method in METHODS.items():
         assert method.name == name and isinstance(method, Method)
         assert get_method(name) is method
