@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import theory.min_norm_point as min_norm_point_module
 import theory.rho as decodability_module
-from tests.strategies import embedding_matrices
+from numerics.testing.strategies import embedding_matrices
 from theory.errors import InvalidInputError, SolverError
 from theory.hull_exact import (
     SEPARATING_DIRECTION,
