@@ -106,7 +106,7 @@ class HebbianMethod:
             gram = sum(phi(b).T @ phi(b) for b in key_blocks)  # ΦᵀΦ (h×h)
             rhs = sum(targets[b].T @ phi(b) for b in key_blocks)  # V_fᵀΦ (d×h)
             lam = self.ridge * float(torch.diagonal(gram).sum()) / h
-            down = _solve_spd(gram, lam, rhs.T, "ΦᵀΦ + λI").T
+            down = solve_spd(gram, lam, rhs.T, "ΦᵀΦ + λI").T
         else:
             form = "kernel"
             per_block = max(1, _BLOCK_ENTRIES // n)
@@ -114,7 +114,7 @@ class HebbianMethod:
             everyone = slice(None)
             gram = sum(phi(everyone, c) @ phi(everyone, c).T for c in neuron_blocks)  # ΦΦᵀ
             lam = self.ridge * float(torch.diagonal(gram).sum()) / h
-            alpha = _solve_spd(gram, lam, targets, "ΦΦᵀ + λI")  # (F×d)
+            alpha = solve_spd(gram, lam, targets, "ΦΦᵀ + λI")  # (F×d)
             del gram
             down = torch.cat([alpha.T @ phi(everyone, c) for c in neuron_blocks], dim=1)
         weights = GatedMLPWeights(
@@ -133,13 +133,14 @@ class HebbianMethod:
         return BuildResult(weights=weights, method=self.name, hidden=h, info=info)
 
 
-def _solve_spd(matrix: torch.Tensor, lam: float, rhs: torch.Tensor, label: str) -> torch.Tensor:
-    """(matrix + λI)⁻¹ rhs by Cholesky."""
+def solve_spd(matrix: torch.Tensor, lam: float, rhs: torch.Tensor, label: str) -> torch.Tensor:
+    """(matrix + λI)⁻¹ rhs by Cholesky (the ridge read-outs of ``hebbian_ridge`` and
+    ``hebbian_dd``); ``label`` names the matrix in the error."""
     shifted = matrix + lam * torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
     factor, info = torch.linalg.cholesky_ex(shifted)
     if int(info) != 0:
         raise SolverError(
-            f"hebbian ridge: {label} is not positive definite to working "
+            f"ridge read-out: {label} is not positive definite to working "
             f"precision (pivot {int(info)}); increase ridge"
         )
     return torch.cholesky_solve(rhs, factor)

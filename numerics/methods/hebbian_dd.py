@@ -84,6 +84,7 @@ import torch
 
 from numerics.factset import FactSet
 from numerics.methods.base import BuildResult, check_build_args, method_config, resolve_device
+from numerics.methods.hebbian import solve_spd
 from numerics.mlp import GatedMLPWeights
 from theory.errors import InvalidInputError, SolverError
 
@@ -216,12 +217,12 @@ class HebbianDDMethod:
             form = "primal"
             normal = features.T @ features  # ΦᵀΦ (h×h)
             lam = self.ridge * float(torch.diagonal(normal).sum()) / h
-            down = _solve_spd(normal, lam, features.T @ targets, "ΦᵀΦ + λI").T
+            down = solve_spd(normal, lam, features.T @ targets, "ΦᵀΦ + λI").T
         else:
             form = "kernel"
             kernel = features @ features.T  # ΦΦᵀ (F×F)
             lam = self.ridge * float(torch.diagonal(kernel).sum()) / h
-            down = _solve_spd(kernel, lam, targets, "ΦΦᵀ + λI").T @ features
+            down = solve_spd(kernel, lam, targets, "ΦΦᵀ + λI").T @ features
         if tuple(down.shape) != (d, h):  # internal invariant
             raise AssertionError(f"read-out shape {tuple(down.shape)} != {(d, h)}")
         weights = GatedMLPWeights(
@@ -306,15 +307,3 @@ def _refit(
         rz = rz_next
     stats.update(iterations=iterations, rel_residual=rel, converged=rel <= rtol)
     return solution, stats
-
-
-def _solve_spd(matrix: torch.Tensor, lam: float, rhs: torch.Tensor, label: str) -> torch.Tensor:
-    """(matrix + λI)⁻¹ rhs by Cholesky."""
-    shifted = matrix + lam * torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
-    factor, info = torch.linalg.cholesky_ex(shifted)
-    if int(info) != 0:
-        raise SolverError(
-            f"hebbian_dd read-out: {label} is not positive definite to working "
-            f"precision (pivot {int(info)}); increase ridge"
-        )
-    return torch.cholesky_solve(rhs, factor)
