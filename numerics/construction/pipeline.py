@@ -24,7 +24,7 @@ Pipeline (paper §4; details derived here):
 4. **Checks**: recall in float64 (must be 1); **certified** float32 recall
    (:func:`numerics.precision.certify_recall`: rigorous rounding-error bounds, any summation
    order) — with ``certify="float32"`` (default) and m chosen, m grows (by at least 1 and
-   10%, at most ``CERTIFY_STEPS`` times, up to d) until every key is certified; if none
+   3%, at most ``CERTIFY_STEPS`` times, up to d) until every key is certified; if none
    certifies, the build with the most certified keys (the fewest parameters among equals) is
    returned with ``float32_certified`` false and its uncertified keys. The bfloat16
    certificate is reported too (a worst-case bound almost never certifies: n·u ≥ 1 once
@@ -83,7 +83,7 @@ SPLINE_MAX_KEYS = 2**12
 #: Gate draws tried before a SolverError is passed on; each retry has 50% more gate rows.
 ENCODER_ATTEMPTS = 3
 #: Code dimensions tried beyond the first while the float32 certificate misses a key.
-CERTIFY_STEPS = 6
+CERTIFY_STEPS = 8
 #: Formats ``construct`` can target with a certificate (None: no target, report only).
 CERTIFY_TARGETS = ("float32", None)
 ENCODERS = ("auto", "dense", "sparse", "spline")
@@ -357,7 +357,7 @@ def construct(
         for _ in range(CERTIFY_STEPS):
             if best.certificate.certified_fraction == 1.0 or decoder.code_dim >= d:
                 break
-            m = min(d, max(decoder.code_dim + 1, math.ceil(1.1 * decoder.code_dim)))
+            m = min(d, max(decoder.code_dim + 1, math.ceil(1.03 * decoder.code_dim)))
             projection = nested_projection(factset.values, used, config.projection, config.seed, m)
             decoder = build_decoder(factset.values, fact_map, projection)
             if not decoder.decodable:  # a larger nested m keeps vertices; guard anyway
