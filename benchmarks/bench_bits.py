@@ -93,7 +93,7 @@ def _measure(factset, name: str, label: str, dim: int, recorded) -> dict:
         "reached": True,
         "hidden": built.hidden,
         "params_per_fact": built.params / factset.n_facts,
-        "float64_recall": summary["int_recall"]["24"] if bits.min_bits else None,
+        "recall_24_bits": summary["int_recall"]["24"],
         "min_bits": bits.min_bits,
         "smallest_float": bits.smallest_format,
         "total_bits": bits.total_bits,

@@ -89,23 +89,28 @@ def hull_weights(values: np.ndarray, index: int) -> np.ndarray | None:
 
 def infeasibility_certificate(factset: FactSet) -> dict | None:
     """An independent proof that no MLP stores ``factset``: the first used value that lies
-    in the convex hull of the other values (``{"value": i, "weights": {j: λ_j},
-    "residual_tolerance": …}``), or ``None`` when every used value is outside that hull
-    (to :data:`HULL_TOLERANCE`).
+    in the convex hull of the other values, with **exact** convex weights
+    (:class:`theory.hull_exact.HullCertificate` as JSON: ``kind``, ``value``, ``support``,
+    ``"p/q"`` weights), or ``None`` when no used value has such weights.
+
+    :func:`hull_weights` (a float LP to :data:`HULL_TOLERANCE`) only proposes the support; the
+    weights are then solved and checked in exact rational arithmetic
+    (:func:`theory.hull_exact.decide_hull`), so a value within the tolerance of the hull but
+    outside it is never certified.
 
     Why it suffices: if ``v_i = Σ λ_j v_j`` (convex, ``j ≠ i``) then for any output ``y``,
     ``<y, v_i> = Σ λ_j <y, v_j> ≤ max_j <y, v_j>``, so no logit of ``v_i`` strictly beats
     every competitor.
     """
+    from theory.hull_exact import HullCertificate, decide_hull
+
     for i in factset.used_values:
         weights = hull_weights(factset.values, int(i))
-        if weights is not None:
-            support = np.flatnonzero(weights > 0)
-            return {
-                "value": int(i),
-                "weights": {str(int(j)): float(weights[j]) for j in support},
-                "residual_tolerance": HULL_TOLERANCE,
-            }
+        if weights is None:
+            continue
+        cert = decide_hull(factset.values, int(i), supports=[np.flatnonzero(weights > 0)])
+        if isinstance(cert, HullCertificate):
+            return cert.to_json()
     return None
 
 

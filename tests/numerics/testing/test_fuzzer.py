@@ -157,7 +157,12 @@ def test_hull_weights_certify_exact_membership_only():
     fs = FactSet(np.eye(2), v, [4, 1])  # the used values are vertices
     assert infeasibility_certificate(fs) is None
     fs = FactSet(np.eye(2), v, [3, 1])
-    assert infeasibility_certificate(fs)["value"] == 3
+    cert = infeasibility_certificate(fs)
+    assert cert["value"] == 3 and cert["kind"] == "exact convex weights"
+    # within HULL_TOLERANCE of an edge but outside it: the LP accepts, the exact check not
+    near = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [2.0 + 1e-12, 2.0 + 1e-12]])
+    assert hull_weights(near, 3) is not None
+    assert infeasibility_certificate(FactSet(np.eye(2), near, [3, 1])) is None
 
 
 def test_margins_are_strict_a_tie_fails(tmp_path):
