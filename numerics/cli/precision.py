@@ -60,8 +60,9 @@ def add_precision_verbs(verb: Callable[[str, str, Callable], argparse.ArgumentPa
 
     sub = verb(
         "certify",
-        "prove, key by key, that an MLP file decodes a fact set in a float format "
-        "(rigorous rounding-error bounds; exit 1 if some key is not certified)",
+        "certify, key by key, that an MLP file decodes a fact set in a float format under "
+        "the arithmetic model of theory.rounding (rounding-error bounds; exit 1 if some key "
+        "is not certified)",
         _cmd_certify,
     )
     sub.add_argument("file", help="fact-set .npz")

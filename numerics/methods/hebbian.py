@@ -80,13 +80,8 @@ class HebbianMethod:
         """
         check_build_args(self.name, factset, hidden, seed)
         dev = resolve_device(device)
-        d, h, n = factset.dim, int(hidden), factset.n_facts
-        gen = torch.Generator().manual_seed(int(seed))
-        keys = torch.tensor(factset.keys, dtype=torch.float64)
-        key_rms = float(keys.pow(2).sum(1).mean().sqrt()) or 1.0
-        a0 = (torch.randn(h, d, generator=gen, dtype=torch.float64) / key_rms).to(dev)
-        a1 = (torch.randn(h, d, generator=gen, dtype=torch.float64) / key_rms).to(dev)
-        keys = keys.to(dev)
+        h, n = int(hidden), factset.n_facts
+        keys, a0, a1 = random_bilinear_draw(factset, h, seed, dev)
         targets = torch.tensor(factset.values, dtype=torch.float64, device=dev)[
             torch.tensor(factset.fact_map, device=dev)
         ]  # V_f (F×d)
@@ -131,6 +126,19 @@ class HebbianMethod:
         if self.readout == "ridge":
             info.update(ridge=self.ridge, ridge_is="relative to tr(ΦᵀΦ)/h", lam=lam)
         return BuildResult(weights=weights, method=self.name, hidden=h, info=info)
+
+
+def random_bilinear_draw(factset, hidden: int, seed: int, device):
+    """The keys (float64, on ``device``) and the random A₀, A₁ (h×d, N(0,1)/k̄ with k̄ the
+    keys' RMS norm) of the bilinear features, drawn from one generator seeded with ``seed``:
+    ``hebbian``, ``hebbian_ridge`` and ``hebbian_dd`` start from the same draw."""
+    gen = torch.Generator().manual_seed(int(seed))
+    keys = torch.tensor(factset.keys, dtype=torch.float64)
+    key_rms = float(keys.pow(2).sum(1).mean().sqrt()) or 1.0
+    shape = (int(hidden), factset.dim)
+    a0 = (torch.randn(shape, generator=gen, dtype=torch.float64) / key_rms).to(device)
+    a1 = (torch.randn(shape, generator=gen, dtype=torch.float64) / key_rms).to(device)
+    return keys.to(device), a0, a1
 
 
 def solve_spd(matrix: torch.Tensor, lam: float, rhs: torch.Tensor, label: str) -> torch.Tensor:

@@ -84,7 +84,7 @@ import torch
 
 from numerics.factset import FactSet
 from numerics.methods.base import BuildResult, check_build_args, method_config, resolve_device
-from numerics.methods.hebbian import solve_spd
+from numerics.methods.hebbian import random_bilinear_draw, solve_spd
 from numerics.mlp import GatedMLPWeights
 from theory.errors import InvalidInputError, SolverError
 
@@ -181,12 +181,7 @@ class HebbianDDMethod:
         check_build_args(self.name, factset, hidden, seed)
         dev = resolve_device(device)
         d, h, n = factset.dim, int(hidden), factset.n_facts
-        gen = torch.Generator().manual_seed(int(seed))
-        keys = torch.tensor(factset.keys, dtype=torch.float64)
-        key_rms = float(keys.pow(2).sum(1).mean().sqrt()) or 1.0
-        a0 = (torch.randn(h, d, generator=gen, dtype=torch.float64) / key_rms).to(dev)
-        a1 = (torch.randn(h, d, generator=gen, dtype=torch.float64) / key_rms).to(dev)
-        keys = keys.to(dev)
+        keys, a0, a1 = random_bilinear_draw(factset, h, seed, dev)
         values = torch.tensor(factset.values, dtype=torch.float64, device=dev)  # V (M×d)
         targets = values[torch.tensor(factset.fact_map, device=dev)]  # V_f (F×d)
         gram = values.T @ values  # G (d×d)
