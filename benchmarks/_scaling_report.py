@@ -78,6 +78,44 @@ def _cost_grid(table: list[dict], family: str) -> list[str]:
     return _table(header, lines)
 
 
+def _bits_section(table: list[dict]) -> list[str]:
+    """min_bits of the MLPs found, where the rows record it (rows written before the bits
+    columns existed have none)."""
+    lines = [t for t in table if t["min_bits_min"] is not None]
+    out = ["## Bits frontier of the MLPs found (`numerics.precision.bits`, checked)", ""]
+    if not lines:
+        return out + [
+            "No row of these databases records `min_bits` (they were written before the "
+            "bits columns); see `bench_bits.md` for the bits frontier at capacity width.",
+            "",
+        ]
+    out += [
+        "min_bits: the fewest bits of row-scaled integer weights at which the MLP still stores "
+        "every fact (float64 forward pass; range over the reached seeds); total/bound: "
+        "(min_bits·W + 32·rows) over the counting bound, mean over the seeds.",
+        "",
+    ]
+    return out + _table(
+        ["family", "method", "d", "F", "reached/seeds", "min_bits", "total/bound"],
+        [
+            [
+                t["family"],
+                t["method"],
+                t["dim"],
+                t["n_facts"],
+                f"{t['reached']}/{t['seeds']}",
+                str(t["min_bits_min"])
+                if t["min_bits_min"] == t["min_bits_max"]
+                else f"{t['min_bits_min']}–{t['min_bits_max']}",
+                t["total_over_bound"],
+            ]
+            for t in sorted(
+                lines, key=lambda t: (t["family"], _method_key(t["method"]), t["dim"], t["n_facts"])
+            )
+        ],
+    )
+
+
 def _whitening(table: list[dict]) -> list[dict]:
     """ρ and params/fact of each whitened variant next to its unwhitened one."""
     out = []
@@ -355,6 +393,7 @@ def report(results: Path, databases: list[Path], *, runs: Path) -> Path:
                 for w in payload["whitening"]
             ],
         )
+    md += _bits_section(table)
     skipped = sorted({(t["method"], t.get("reason", "")) for t in table if t["skipped"]})
     if skipped:
         md += ["## Skipped points", ""] + [f"- {m}: {r}" for m, r in skipped] + [""]

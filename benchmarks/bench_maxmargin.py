@@ -13,6 +13,8 @@ search, the recall at every width tried, and the block solves of the returned bu
 GD is not retrained: its params/fact and capacity-search wall time at the same fact sets are
 read from ``benchmarks/results/bench_methods_time_gd_search.json``. Targets (issue 11): params
 per fact ≤ 3× GD's (stretch 2×), search time ≤ 1/10 of GD's.
+The returned build is also certified in float32 (`numerics.precision.certify_recall`) and its
+bits frontier measured (`min_bits`, total weight bits over the counting bound).
 
 ``uptime`` and ``os.getloadavg()`` at start and end are recorded: other work shares the CPUs.
 """
@@ -74,13 +76,14 @@ def run_point(dim: int, n_facts: int, gd: dict) -> dict:
         row["rounds_run"] = info["rounds_run"]
         row["certificates_passed"] = info["certificates_passed"]
         row["build_seconds"] = info["seconds"]
+        row.update(_precision(result.build.weights, fs))
         row["solves"] = json.dumps(
             [
                 [
                     s["round"],
                     s["block"],
                     round(s.get("recall_float32", -1), 4),
-                    s.get("lbfgs_iters"),
+                    s.get("newton_steps"),
                     round(s["seconds"], 2),
                     f"{s['certificate']['rel_gap_bound']:.2g}",
                 ]
@@ -95,6 +98,21 @@ def run_point(dim: int, n_facts: int, gd: dict) -> dict:
             row["ratio_params_to_gd"] = result.params_per_fact / ref["gd_params_per_fact"]
         row["ratio_time_to_gd"] = wall / ref["gd_search_seconds"]
     return row
+
+
+def _precision(weights, fs) -> dict:
+    """Certified float32 recall (numerics.precision) and the bits frontier of the build."""
+    from numerics.precision.bits import bits_frontier
+    from numerics.precision.certificate import certify_recall
+
+    cert = certify_recall(weights, fs, "float32")
+    frontier = bits_frontier(weights, fs).to_dict()
+    return {
+        "float32_certified_fraction": cert.certified_fraction,
+        "min_bits": frontier["min_bits"],
+        "smallest_format": frontier["smallest_format"],
+        "total_bits_over_bound": frontier["total_over_bound"],
+    }
 
 
 def run_width(dim: int, n_facts: int, hidden: int, gd: dict) -> dict:
@@ -133,8 +151,8 @@ def run_width(dim: int, n_facts: int, hidden: int, gd: dict) -> dict:
                     s["round"],
                     s["block"],
                     round(s.get("recall_float32", -1), 4),
-                    s.get("lbfgs_iters"),
-                    s.get("working_pairs"),
+                    s.get("newton_steps"),
+                    s.get("active_pairs"),
                     round(s["seconds"], 2),
                     f"{s['certificate']['rel_gap_bound']:.2g}",
                 ]

@@ -5,6 +5,7 @@ from proofs_check import (  # noqa: F401  (each module registers its checks on i
     counting_bound,
     decoder_correctness,
     measure_zero,
+    measure_zero_shapes,
     minimax_rho,
     param_count,
     readout_folding,

@@ -18,6 +18,7 @@ f : [F] → [M] the fact map, ρ_i / ρ decodability (``rho``), u*_i optimal sep
 ``decoder``         projections and codes of the construction's decoder
 ``param_count``     the construction's parameter count as a sympy formula
 ``failure_sets/``   where the encoder's linear system is singular: a null set (SiLU), or not
+``kernel_certificate``  a rigorous lower bound on λ_min of the dense encoder's kernel
 ``lipschitz``       Lipschitz bounds of a gated MLP
 ``editing``         closed forms of ROME, MEMIT and AlphaEdit
 ``errors``          the typed exceptions every package raises

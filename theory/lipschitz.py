@@ -1,4 +1,4 @@
-"""Lipschitz bounds of a gated MLP on a ball, and the noise radius a decoding margin certifies.
+"""Lipschitz bounds of a gated MLP on a ball, and the noise radius a decoding margin guarantees.
 
 For ``g(x) = D(σ(u) ⊙ w) + b_D`` with ``u = Gx + b_G``, ``w = Ax + b_A`` the Jacobian is
 
@@ -23,7 +23,7 @@ it: ``‖g(x) − g(y)‖ ≤ L(c, r) ‖x − y‖``. A gated MLP is quadratic 
 constant exists: the bound is local (a ball around a key, or ``c = 0`` and r the largest key
 norm plus the noise).
 
-**Certified radius** (margin against sensitivity, derived here): if ``g`` decodes key ``k``
+**Noise radius** (margin against sensitivity, derived here): if ``g`` decodes key ``k``
 to value ``f`` with margins ``m_j = <g(k), v_f − v_j>`` and is L-Lipschitz on ``B(k, r)``,
 then for ``‖ε‖ ≤ r``, ``<g(k+ε), v_f − v_j> ≥ m_j − L‖ε‖‖v_f − v_j‖`` (Cauchy–Schwarz), so
 decoding survives every perturbation with
@@ -33,8 +33,15 @@ decoding survives every perturbation with
     ‖ε‖ < r^*(k) = \\min\\Big(r,\\; \\frac{μ}{L}\\Big), \\qquad
     μ = \\min_{j≠f} \\frac{m_j}{‖v_f − v_j‖} \\quad (\\text{the normalised margin}).
 
+**What kind of evidence.** The derivation holds in exact arithmetic for the weights as
+given (float64 numbers taken as reals). The functions here evaluate ``L`` (spectral norms by
+LAPACK SVD) and the caller evaluates ``μ`` (a float64 forward pass) without bounding their
+rounding, so a computed ``r*`` is *checked*, not certified; the float64 rounding is far below
+the looseness of ``L`` (16–57× the largest Jacobian norm found near the keys in
+``benchmarks/bench_robust_m.py``), but no bound on it is stated.
+
 References: paper.md §6 (Lipschitz metrics predict usability; the attention output is a
-noisy key k + ε); the bound, its constants and the certified radius are derived here.
+noisy key k + ε); the bound, its constants and the noise radius are derived here.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ import numpy as np
 from theory.errors import InvalidInputError
 from theory.validation import as_matrix
 
-__all__ = ["ACTIVATION_BOUNDS", "activation_bounds", "gated_lipschitz_bound", "certified_radius"]
+__all__ = ["ACTIVATION_BOUNDS", "activation_bounds", "gated_lipschitz_bound", "noise_radius"]
 
 #: (s₁, s₀) = (sup_z |σ'(z)|, sup_z |σ(z)/z|) per activation. ReLU, identity: (1, 1).
 #: GELU (erf form): σ'' = φ(z)(2 − z²) vanishes at z = ±√2, so s₁ = Φ(√2) + √2 φ(√2)
@@ -169,12 +176,12 @@ def gated_lipschitz_bound(
     return np.minimum(product, entrywise)
 
 
-def certified_radius(normalized_margin, lipschitz, radius: float) -> np.ndarray:
+def noise_radius(normalized_margin, lipschitz, radius: float) -> np.ndarray:
     """``r* = min(r, μ / L)`` elementwise (module docstring); 0 where μ ≤ 0 (not decoded).
 
     Examples
     --------
-    >>> certified_radius([0.2, -0.1, 5.0], [2.0, 2.0, 2.0], 1.0)
+    >>> noise_radius([0.2, -0.1, 5.0], [2.0, 2.0, 2.0], 1.0)
     array([0.1, 0. , 1. ])
     """
     mu = np.asarray(normalized_margin, dtype=np.float64)

@@ -50,6 +50,12 @@ def _encoder_names() -> tuple[str, ...]:
     return ENCODERS
 
 
+def _code_dim_rules() -> tuple[str, ...]:
+    from numerics.construction.pipeline import CODE_DIM_RULES
+
+    return CODE_DIM_RULES
+
+
 def _cmd_factset(args) -> int:
     from numerics.embeddings.generators import FactSetSpec
 
@@ -117,7 +123,18 @@ def construction_config(args):
     from numerics.construction.pipeline import ConstructionConfig
 
     return ConstructionConfig(
-        **_given(args, "code_dim", "projection", "activation", "slack", "encoder", "seed", "device")
+        **_given(
+            args,
+            "code_dim",
+            "code_dim_rule",
+            "robust_fraction",
+            "projection",
+            "activation",
+            "slack",
+            "encoder",
+            "seed",
+            "device",
+        )
     )
 
 
@@ -334,6 +351,19 @@ def add_core_verbs(verb: Callable[[str, str, Callable], argparse.ArgumentParser]
     sub.add_argument("file", help="fact-set .npz (keys, values, fact_map)")
     sub.add_argument("--out", required=True, help="output MLP .safetensors path")
     sub.add_argument("--code-dim", type=int, help="code dimension m (default: the smallest safe m)")
+    sub.add_argument(
+        "--code-dim-rule",
+        choices=LazyChoices(_code_dim_rules),
+        metavar="RULE",
+        help="how m is chosen, one of %(choices)s: smallest m with ρ(W) above the float32 "
+        "estimate (default), or also ρ(W) ≥ c·ρ(V) (costs M exact ρ solves)",
+    )
+    sub.add_argument(
+        "--robust-fraction",
+        type=float,
+        metavar="C",
+        help="c in (0, 1] for --code-dim-rule robust (default 0.5)",
+    )
     sub.add_argument("--projection", choices=PROJECTIONS, help=f"default {PROJECTIONS[0]}")
     sub.add_argument("--activation", choices=GATE_ACTIVATIONS, help="gate σ (default silu)")
     sub.add_argument("--slack", type=float, help="extra encoder unknowns (default 0.05)")

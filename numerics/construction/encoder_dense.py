@@ -40,14 +40,21 @@ rows in ± pairs, so that every nonzero key has active gates (a key with every g
 be a zero row of Φ: singular with positive probability), and relu(z) − relu(−z) = z makes the
 pairs' features obey p(p−1)/2 linear relations; the identity gate spans quadratic forms only.
 With an analytic gate, ``Q`` is nonsingular except on a null set of keys and gates
-(``theory.failure_sets``); the ReLU guarantee is per activation pattern.
+(``theory.failure_sets``); the ReLU guarantee is per activation pattern. Every solve also
+records ``kernel_eigenvalue_lower_bound``, a rigorous lower bound on λ_min of the exact
+kernel at the point it drew (its float64 whitened keys and gate rows taken as exact reals;
+:func:`theory.kernel_certificate.kernel_eigenvalue_certificate`): positive, it certifies
+that this point, hence this shape, is nonsingular.
 
 Identical keys share a row and a code, so they are solved once. Memory: one F×F kernel and
-its factor; O(F²(r + d)) time for the products and O(F³/3) for the factorisation.
+its factor; O(F²(r + d)) time for the products and O(F³/3) for the factorisation, and twice
+that for the certificate (one more factorisation and the lower triangle of LLᵀ, in numpy on
+the CPU, with about three F×F arrays in place of the factor).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -57,6 +64,7 @@ from torch import Tensor
 
 from numerics.mlp import ACTIVATIONS
 from theory.errors import InvalidInputError, SolverError
+from theory.kernel_certificate import kernel_eigenvalue_certificate
 from theory.param_count import encoder_gate_rows
 
 __all__ = [
@@ -66,6 +74,7 @@ __all__ = [
     "RANK_TOL",
     "whitening_basis",
     "gate_scale",
+    "draw_gates",
 ]
 
 #: Singular values of the keys below RANK_TOL·σ_max are treated as zero (the keys' rank q).
@@ -101,6 +110,10 @@ class EncoderSolution:
     cg_iterations : int             conjugate-gradient iterations (sparse; 0 for dense)
     key_rank : int                  q, the numerical rank of the distinct keys
     regularisation : float          δ / mean(diag Q) added before factoring (0 if none)
+    kernel_eigenvalue_lower_bound : float
+                                    dense: a rigorous lower bound on λ_min of the exact kernel
+                                    Q at the drawn point (> 0: certified nonsingular; ≤ 0 or
+                                    −inf: not certified); NaN for sparse and spline
     """
 
     gate_rows: Tensor
@@ -115,6 +128,7 @@ class EncoderSolution:
     cg_iterations: int
     key_rank: int
     regularisation: float
+    kernel_eigenvalue_lower_bound: float
 
     @property
     def group_size(self) -> int:
@@ -180,10 +194,11 @@ def _codes(
     return codes, magnitude
 
 
-def _condition_estimate(factor: Tensor, steps: int = 12) -> float:
-    """κ of the factored matrix L Lᵀ from power iterations on it and on its inverse (via the
-    factor); a lower bound, within a factor of a few of the true κ after these steps (the
-    power method converges at the rate of the eigenvalue gaps)."""
+def _extreme_eigenvalues(factor: Tensor, steps: int = 12) -> tuple[float, float]:
+    """λ_max and λ_min of the factored matrix L Lᵀ from power iterations on it and on its
+    inverse (via the factor); their ratio is a lower bound on κ, within a factor of a few of
+    the true κ after these steps (the power method converges at the rate of the eigenvalue
+    gaps)."""
     gen = torch.Generator(device="cpu").manual_seed(0)
     v = torch.randn(factor.shape[0], 1, generator=gen, dtype=factor.dtype).to(factor.device)
     w = v.clone()
@@ -195,7 +210,65 @@ def _condition_estimate(factor: Tensor, steps: int = 12) -> float:
         w = torch.cholesky_solve(w, factor)
         smallest_inv = float(w.norm())
         w = w / smallest_inv
-    return largest * smallest_inv
+    return largest, 1.0 / smallest_inv
+
+
+def draw_gates(
+    n_keys: int,
+    rank: int,
+    *,
+    activation: str,
+    slack: float,
+    bias: bool,
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor | None]:
+    """The gate draw of :func:`solve_encoder`, in whitened coordinates: rows ``G_z`` (r × q,
+    float64, CPU), r = :func:`theory.param_count.encoder_gate_rows`, and the gate bias (r,)
+    with ``bias`` (else None); the same generator state gives the same draw."""
+    group = encoder_gate_rows(n_keys, rank + int(bias), slack, activation)
+    gate_z = torch.randn(group, max(rank, 1), generator=generator, dtype=torch.float64)
+    gate_z = gate_z[:, :rank] * (gate_scale(group, rank) / math.sqrt(max(rank, 1)))
+    if activation == "relu":
+        # ± pairs cover every key: of g·z + b and −(g·z + b) one is positive unless it is 0.
+        gate_z = torch.cat([gate_z[: group // 2], -gate_z[: group // 2]])
+    gate_bias_z = (
+        torch.randn(group, generator=generator, dtype=torch.float64) * gate_scale(group, rank)
+        if bias
+        else None
+    )
+    if activation == "relu" and bias:
+        gate_bias_z = torch.cat([gate_bias_z[: group // 2], -gate_bias_z[: group // 2]])
+    return gate_z, gate_bias_z
+
+
+#: The last certified point's digest and bound: ``construct`` solves the same keys with the
+#: same gate draw at every code dimension it tries, and the kernel does not depend on the codes.
+_last_kernel_bound: dict[bytes, float] = {}
+
+
+def _kernel_lower_bound(
+    Z: Tensor, gate_z: Tensor, gate_bias: Tensor | None, activation: str, smallest: float
+) -> float:
+    """The certified lower bound on λ_min of the exact kernel at the point drawn (Z and G_z as
+    computed, taken as exact reals), the first shift half the factor's estimate ``smallest``
+    (of Q + δI when regularised, so possibly too large: the certificate then halves it);
+    cached for the last point."""
+    arrays = [a.cpu().numpy() for a in (Z, gate_z) + (() if gate_bias is None else (gate_bias,))]
+    digest = hashlib.sha256(activation.encode())
+    for array in arrays:
+        digest.update(repr(array.shape).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    key = digest.digest()
+    if key not in _last_kernel_bound:
+        certificate = kernel_eigenvalue_certificate(
+            *arrays[:2],
+            arrays[2] if gate_bias is not None else None,
+            activation=activation,
+            smallest_estimate=smallest if smallest > 0 and math.isfinite(smallest) else None,
+        )
+        _last_kernel_bound.clear()
+        _last_kernel_bound[key] = certificate.lower_bound
+    return _last_kernel_bound[key]
 
 
 def _factor(Q: Tensor) -> tuple[Tensor, float]:
@@ -284,19 +357,9 @@ def solve_encoder(
     n_unique, dim = unique.shape
     basis = whitening_basis(unique)
     rank = basis.shape[1]
-    group = encoder_gate_rows(n_unique, rank + int(bias), slack, activation)
-    gate_z = torch.randn(group, max(rank, 1), generator=generator, dtype=torch.float64)
-    gate_z = gate_z[:, :rank] * (gate_scale(group, rank) / math.sqrt(max(rank, 1)))
-    if activation == "relu":
-        # ± pairs cover every key: of g·z + b and −(g·z + b) one is positive unless it is 0.
-        gate_z = torch.cat([gate_z[: group // 2], -gate_z[: group // 2]])
-    gate_bias_z = (
-        torch.randn(group, generator=generator, dtype=torch.float64) * gate_scale(group, rank)
-        if bias
-        else None
+    gate_z, gate_bias_z = draw_gates(
+        n_unique, rank, activation=activation, slack=slack, bias=bias, generator=generator
     )
-    if activation == "relu" and bias:
-        gate_bias_z = torch.cat([gate_bias_z[: group // 2], -gate_bias_z[: group // 2]])
 
     B = torch.as_tensor(basis, device=device)
     Kt = torch.as_tensor(unique, device=device)
@@ -312,6 +375,7 @@ def solve_encoder(
     Q.mul_(X @ X.T)
     factor, regularisation = _factor(Q)
     del Q
+    largest, smallest = _extreme_eigenvalues(factor)
 
     gate = gate_z @ B.T  # folded: G = G_z Bᵀ
 
@@ -350,12 +414,14 @@ def solve_encoder(
             f"δ = {regularisation:g}·mean diag): the system has no exact solution for this gate "
             "draw; try another seed or more slack"
         )
+    del factor  # the certificate's numpy arrays take its place in memory
+    kernel_bound = _kernel_lower_bound(Z, gate_z, gate_bias, activation, smallest)
     return EncoderSolution(
         gate_rows=gate,
         gate_bias=gate_bias,
         up=up,
         up_bias=up_bias,
-        kernel_condition=_condition_estimate(factor),
+        kernel_condition=largest / smallest,
         max_code_error=float(error.max()),
         amplification=float(
             (magnitude.norm(dim=1) / target_norm.clamp_min(torch.finfo(torch.float64).tiny)).max()
@@ -365,4 +431,5 @@ def solve_encoder(
         cg_iterations=0,
         key_rank=rank,
         regularisation=regularisation,
+        kernel_eigenvalue_lower_bound=kernel_bound,
     )

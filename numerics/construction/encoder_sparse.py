@@ -384,4 +384,5 @@ def solve_encoder_sparse(
         cg_iterations=iterations,
         key_rank=rank,
         regularisation=0.0,
+        kernel_eigenvalue_lower_bound=math.nan,  # no dense kernel (CG on a sparse one)
     )

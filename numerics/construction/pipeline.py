@@ -7,6 +7,8 @@ Pipeline (paper §4; details derived here):
    ``m`` starts at the smallest code dimension whose projected decodability ρ(W) exceeds
    an a-priori float32 rounding-error estimate (``code_dim=None``; the estimate assumes a
    cancellation factor, so it only sets where the search starts), or is fixed by the user.
+   The ``robust`` rule (``code_dim_rule``) raises the target to ``c·ρ(V)`` when that is
+   larger, so the projection keeps at least a fraction c of the values' decodability.
 2. **Encoder**: random gate rows, up projection solved so that every key hits its code.
    ``dense`` (:mod:`numerics.construction.encoder_dense`): SiLU gates on whitened keys, one Cholesky solve of
    an F×F kernel, refined; ``sparse`` (:mod:`numerics.construction.encoder_sparse`): threshold-ReLU
@@ -16,11 +18,20 @@ Pipeline (paper §4; details derived here):
    solve fails for a gate draw (a :class:`SolverError`), it is repeated up to
    ``ENCODER_ATTEMPTS`` times with a fresh draw and 50% more gate rows; if every attempt
    fails, ``auto`` falls back (up to ``SPLINE_MAX_KEYS`` distinct keys) to ``spline`` (:mod:`numerics.construction.encoder_spline`: linear
-   interpolation of the codes along one direction, no linear system, m·F ReLU gates), which
-   succeeds for any distinct keys. The attempts are reported.
+   interpolation of the codes along one direction, no linear system, F ReLU gates shared by
+   the m coordinates), which succeeds for any distinct keys. The attempts are reported.
+   Near-duplicate keys with different codes (:mod:`numerics.construction.near_duplicates`)
+   are taken out first: the dense solve (with its retries) gets one key per cluster, and
+   each other key gets one gadget neuron, on only near its cluster, that makes it hit its
+   code exactly (checked at every key). If the gadgets fail, the whole-set path above runs as
+   it would without the clusters; if the dense solve of the subset fails, ``auto`` goes to the
+   spline at once. A set without near pairs is built exactly as before.
 3. **Fold**: the encoder's code map (group t → coordinate t) times ``P`` is the down
    projection, ``D[:, t·r + n] = P[:, t]``, so the result is one standard gated MLP
-   ``g(x) = D(σ(Gx) ⊙ Ax)`` with ``h = m·r`` hidden neurons and ``3·h·d`` parameters.
+   ``g(x) = D(σ(Gx) ⊙ Ax)`` with ``h = m·r`` hidden neurons and ``3·h·d`` parameters (plus
+   the gadget neurons, and gate and up biases, when there are near duplicates). The spline's
+   groups share their gates and have no up rows, so they fold further: one neuron per knot
+   with up 1 and down column ``P w_j``, ``h = F``.
 4. **Checks**: recall in float64 (must be 1); **certified** float32 recall
    (:func:`numerics.precision.certify_recall`: rigorous rounding-error bounds, any summation
    order) — with ``certify="float32"`` (default) and m chosen, m grows (by at least 1 and
@@ -44,7 +55,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -57,6 +68,15 @@ from numerics.construction.code_dim import (
 from numerics.construction.encoder_dense import EncoderSolution, solve_encoder
 from numerics.construction.encoder_sparse import solve_encoder_sparse
 from numerics.construction.encoder_spline import solve_encoder_spline
+from numerics.construction.near_duplicates import (
+    LOCAL_ACTIVATIONS,
+    add_gadgets,
+    append_gadgets,
+    dense_rows,
+    find_clusters,
+    float32_shortfall,
+    gadget_neurons,
+)
 from numerics.factset import FactSet
 from numerics.mlp import ACTIVATIONS, GatedMLP, GatedMLPWeights
 from numerics.precision.certificate import PrecisionCertificate, certify_recall
@@ -70,7 +90,14 @@ from theory.param_count import encoder_gate_rows
 from theory.rho import UNDECODABLE_TOL, decodability
 from theory.validation import preview_indices, require_int
 
-__all__ = ["ENCODERS", "ConstructionConfig", "Construction", "construct", "cast_recall"]
+__all__ = [
+    "CODE_DIM_RULES",
+    "ENCODERS",
+    "ConstructionConfig",
+    "Construction",
+    "construct",
+    "cast_recall",
+]
 
 #: Cancellation factor assumed before the encoder exists (measured after the build: about
 #: 2e2–3e2 on spherical sets with F = 2048, d = 64); it only sets the a-priori m.
@@ -78,7 +105,7 @@ AMPLIFICATION_GUESS = 1e3
 #: Largest number of distinct keys the ``auto`` encoder solves densely.
 DENSE_MAX_KEYS = 2**14
 #: Largest number of distinct keys the ``auto`` encoder hands to the spline fallback (it
-#: has m·F hidden neurons and evaluates F×F gate values).
+#: has F hidden neurons once folded and evaluates F×F gate values).
 SPLINE_MAX_KEYS = 2**12
 #: Gate draws tried before a SolverError is passed on; each retry has 50% more gate rows.
 ENCODER_ATTEMPTS = 3
@@ -87,13 +114,23 @@ CERTIFY_STEPS = 8
 #: Formats ``construct`` can target with a certificate (None: no target, report only).
 CERTIFY_TARGETS = ("float32", None)
 ENCODERS = ("auto", "dense", "sparse", "spline")
+#: How a chosen m is found: ``smallest`` (ρ(W) above the float32 estimate) or ``robust``
+#: (also ρ(W) ≥ c·ρ(V), so the projection keeps a fraction c of the values' decodability).
+CODE_DIM_RULES = ("smallest", "robust")
 
 
 @dataclass(frozen=True)
 class ConstructionConfig:
     """Settings of :func:`construct`.
 
-    code_dim : m, or None to choose it (smallest m with ρ(W) above the float32 bound)
+    code_dim : m, or None to choose it by ``code_dim_rule``
+    code_dim_rule : how a chosen m is found. ``smallest`` (default): the smallest m with
+        ρ(W) above the float32 estimate; ``robust``: the smallest m with ρ(W) ≥
+        max(that estimate, ``robust_fraction``·ρ(V)), ρ(V) over the used values at full
+        dimension (M more exact solves). Both then grow m until float32 is certified (that
+        growth can move ρ(W) a little: nested projections keep vertices, not ρ). ``robust``
+        with a fixed ``code_dim`` is refused (it would be ignored)
+    robust_fraction : c in (0, 1] for ``robust`` (default 0.5); unused by ``smallest``
     projection : ``gaussian`` (default), ``pca`` or ``whitened``
     activation : gate nonlinearity (default ``silu``, analytic: the measure-zero guarantee);
         the sparse and spline encoders always use thresholded ReLU gates
@@ -115,6 +152,8 @@ class ConstructionConfig:
     seed: int = 0
     device: str = "cpu"
     certify: str | None = "float32"
+    code_dim_rule: str = "smallest"
+    robust_fraction: float = 0.5
 
     def __post_init__(self):
         if self.projection not in PROJECTIONS:
@@ -137,11 +176,35 @@ class ConstructionConfig:
             raise InvalidInputError(
                 f"certify must be one of {list(CERTIFY_TARGETS)}, got {self.certify!r}"
             )
+        if self.code_dim_rule not in CODE_DIM_RULES:
+            raise InvalidInputError(
+                f"code_dim_rule {self.code_dim_rule!r} is unknown; choose one of "
+                f"{list(CODE_DIM_RULES)}"
+            )
+        fraction = self.robust_fraction
+        if not (
+            isinstance(fraction, (int, float, np.floating))
+            and not isinstance(fraction, bool)
+            and 0 < fraction <= 1  # NaN fails both comparisons
+        ):
+            raise InvalidInputError(f"robust_fraction must be in (0, 1], got {fraction!r}")
+        if self.code_dim_rule == "robust" and self.code_dim is not None:
+            raise InvalidInputError(
+                f"code_dim_rule 'robust' chooses m, so it cannot be combined with code_dim = "
+                f"{self.code_dim!r}; drop one of them"
+            )
 
 
 @dataclass(frozen=True)
 class Construction:
-    """A constructed MLP (float64 weights) and the evidence that it stores the fact set."""
+    """A constructed MLP (float64 weights) and the evidence that it stores the fact set.
+
+    ``code_dim_rule`` says how m was found: ``fixed`` (``config.code_dim``), ``smallest`` or
+    ``robust`` (:class:`ConstructionConfig`); ``rho_values`` is ρ(V) of the used values at
+    full dimension, computed only by the robust rule (None otherwise). ``float32_shortfall``
+    names the keys a near duplicate (of keys or of values) leaves uncertified in float32,
+    with the distance and an estimate of the distance float32 would need
+    (:func:`numerics.construction.near_duplicates.float32_shortfall`)."""
 
     weights: GatedMLPWeights
     config: ConstructionConfig
@@ -158,6 +221,9 @@ class Construction:
     encoder_attempts: int
     float32_error_bound: float
     seconds: float
+    code_dim_rule: str = "smallest"
+    rho_values: float | None = None
+    float32_shortfall: tuple[dict, ...] = ()
 
     @property
     def params(self) -> int:
@@ -206,11 +272,25 @@ class Construction:
             **self.precision_summary(),
             "float32_min_margin": self.float32.min_margin,
             "code_dims_tried": [list(step) for step in self.code_dims_tried],
+            "code_dim_rule": self.code_dim_rule,
             "rho_projected": self.rho_projected,
+            "rho_values": self.rho_values,
             "float32_error_bound": self.float32_error_bound,
             "encoder": self.encoder.method,
             "encoder_attempts": self.encoder_attempts,
+            "gadget_neurons": gadget_neurons(self.encoder),
+            "float32_shortfall": list(self.float32_shortfall),
             "kernel_condition": self.encoder.kernel_condition,
+            # > 0: the drawn kernel is certified nonsingular (theory.kernel_certificate);
+            # null for the sparse and spline encoders, which solve no dense kernel.
+            "kernel_eigenvalue_lower_bound": _finite_or_none(
+                self.encoder.kernel_eigenvalue_lower_bound
+            ),
+            "kernel_certified": (
+                None
+                if math.isnan(self.encoder.kernel_eigenvalue_lower_bound)
+                else bool(self.encoder.kernel_eigenvalue_lower_bound > 0)
+            ),
             "max_code_error": self.encoder.max_code_error,
             "amplification": self.encoder.amplification,
             "seconds": self.seconds,
@@ -231,6 +311,8 @@ class Construction:
             "min_margin_float64": repr(self.recall.min_margin),
             "min_margin_float32": repr(self.float32.min_margin),
             "rho_projected": repr(self.rho_projected),
+            "code_dim_rule": self.code_dim_rule,
+            "rho_values": json.dumps(self.rho_values),  # "null" unless the robust rule ran
         }
 
 
@@ -258,6 +340,31 @@ def _solve(
     if kind == "auto":
         kind = "sparse" if n_unique > DENSE_MAX_KEYS else "dense"
     fallback = config.encoder == "auto" and kind == "dense" and n_unique <= SPLINE_MAX_KEYS
+    near = kind == "dense" and config.activation in LOCAL_ACTIVATIONS
+    clusters = find_clusters(keys, targets) if near else ()
+    if clusters:
+        # One key per cluster of near-duplicate keys for the dense solve, a gadget neuron per
+        # other key (numerics.construction.near_duplicates). If the gadgets fail, the
+        # whole-set path below runs as it would without the clusters; if the dense solve of
+        # the subset fails, the whole set's (a harder system) is not tried: the fallback is.
+        keep = dense_rows(keys, clusters)
+        try:
+            dense, attempts = _solve(
+                keys[keep], targets[keep], replace(config, encoder="dense"), bias, rho_projected
+            )
+        except SolverError:
+            if not fallback:
+                raise
+            return solve_encoder_spline(
+                keys, targets, generator=generator, device=config.device, tolerance=tolerance
+            ), ENCODER_ATTEMPTS + 1
+        try:
+            gadgets = add_gadgets(
+                dense, keys, targets, clusters, activation=config.activation, tolerance=tolerance
+            )
+            return gadgets, attempts
+        except SolverError:
+            pass
     if kind == "spline":
         return solve_encoder_spline(
             keys, targets, generator=generator, device=config.device, tolerance=tolerance
@@ -298,10 +405,26 @@ def _solve(
     ), ENCODER_ATTEMPTS + 1
 
 
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
 def _assemble(decoder: Decoder, enc: EncoderSolution, activation: str) -> GatedMLPWeights:
     m, r = enc.up.shape[0], enc.group_size
     P = torch.as_tensor(decoder.projection, device=enc.up.device)
-    return GatedMLPWeights(
+    if enc.method == "spline" and not enc.up.any():
+        # The spline's m groups share their gates and have zero up rows (only up biases), so
+        # one neuron per knot carries every coordinate: up 1, down column P w_j. F neurons
+        # instead of m·F, the same function.
+        return GatedMLPWeights(
+            gate=enc.gate_rows,
+            up=torch.zeros_like(enc.gate_rows),
+            down=P @ enc.up_bias,
+            activation=activation,
+            gate_bias=enc.gate_bias,
+            up_bias=torch.ones_like(enc.gate_bias),
+        )
+    weights = GatedMLPWeights(
         gate=enc.gate_rows.repeat(m, 1),  # group t reuses the shared gate rows
         up=enc.up.reshape(m * r, -1),
         down=P.repeat_interleave(r, dim=1),  # column t·r + n is P[:, t]
@@ -309,6 +432,7 @@ def _assemble(decoder: Decoder, enc: EncoderSolution, activation: str) -> GatedM
         gate_bias=None if enc.gate_bias is None else enc.gate_bias.repeat(m),
         up_bias=None if enc.up_bias is None else enc.up_bias.reshape(-1),
     )
+    return append_gadgets(weights, enc, P)  # near-duplicate gadget neurons, if any
 
 
 def cast_recall(
@@ -343,7 +467,7 @@ def construct(
     if config.code_dim is not None and config.code_dim > d:
         raise InvalidInputError(f"code_dim must be at most d = {d}, got {config.code_dim}")
     try:
-        decoder = _decoder(factset, config, progress)
+        decoder, rho_values = _decoder(factset, config, progress)
     except InfeasibleFactSetError as exc:  # the values with ρ_i(V) = 0 in float64
         raise _refusal(factset, np.array(exc.values, dtype=np.int64)) from None
     tiny = decoder.used[decoder.rho_projected[decoder.used] < UNDECODABLE_TOL]
@@ -388,6 +512,9 @@ def construct(
             best.encoder.amplification, best.encoder.group_size + d, "float32"
         ),
         seconds=time.perf_counter() - start,
+        code_dim_rule="fixed" if config.code_dim is not None else config.code_dim_rule,
+        rho_values=rho_values,
+        float32_shortfall=tuple(float32_shortfall(best.encoder, best.certificate, factset)),
     )
 
 
@@ -422,16 +549,26 @@ def _build(factset: FactSet, decoder: Decoder, config, bias: bool, tiny, progres
     return _Build(decoder, enc, attempts, weights, result64, certificate)
 
 
-def _decoder(factset: FactSet, config: ConstructionConfig, progress: bool) -> Decoder:
-    """The decoder of step 1 (module docstring): ``m`` chosen, or fixed by ``config``."""
+def _decoder(
+    factset: FactSet, config: ConstructionConfig, progress: bool
+) -> tuple[Decoder, float | None]:
+    """The decoder of step 1 (module docstring): ``m`` chosen, or fixed by ``config``; and
+    ρ(V) of the used values when the robust rule computed it (else None)."""
     values, fact_map, d = factset.values, factset.fact_map, factset.dim
+    rho_values = None
     if config.code_dim is None:
+        rho_target = _rho_target(factset.n_facts, d, config.slack)
+        if config.code_dim_rule == "robust":
+            # ρ(V) is exact per value (theory.rho); an infeasible set gives ρ(V) = 0, so the
+            # target stays the float32 one and the search refuses it at m = d as usual.
+            rho_values = decodability(values, indices=factset.used_values, progress=progress).rho
+            rho_target = max(rho_target, config.robust_fraction * rho_values)
         decoder = choose_code_dim(
             values,
             fact_map,
             projection=config.projection,
             seed=config.seed,
-            rho_target=_rho_target(factset.n_facts, d, config.slack),
+            rho_target=rho_target,
             progress=progress,
         )
     else:
@@ -449,7 +586,7 @@ def _decoder(factset: FactSet, config: ConstructionConfig, progress: bool) -> De
                 f"{preview_indices(used[~(decoder.rho_projected[used] > 0)])} become undecodable; "
                 "use a larger --code-dim or let it be chosen"
             )
-    return decoder
+    return decoder, rho_values
 
 
 def _refusal(factset: FactSet, named: np.ndarray) -> InfeasibleFactSetError:

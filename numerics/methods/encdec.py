@@ -16,7 +16,10 @@ with ``s_min`` = :data:`MIN_SLACK` (the construction's default slack): the code 
 takes what the minimum group size allows, and the width left over goes to the group size
 as extra slack (``r ≥ r_min``; the slack is chosen so that the construction's own rounding
 gives exactly ``r``). The MLP has ``m·r ≤ hidden`` neurons and ``3·m·r·d`` parameters (plus
-biases when a key is zero). A width below ``r_min`` raises
+biases when a key is zero). Near-duplicate keys (:mod:`numerics.construction.near_duplicates`)
+leave the dense solve for one gadget neuron each: ``F'`` counts the keys the dense solve
+gets, and ``build`` maps ``hidden`` minus the gadget neurons as above (the MLP then has gate
+and up biases). A width below ``r_min`` raises
 :class:`~numerics.methods.base.WidthTooSmallError`, and so does a code dimension too small
 for the projected values to stay decodable; either counts as "not reached" in the capacity
 search. The gate is SiLU and the projection Gaussian (the construction's defaults).
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from numerics.construction.near_duplicates import dense_rows, find_clusters, gadget_neurons
 from numerics.construction.pipeline import ConstructionConfig, construct
 from numerics.factset import FactSet
 from numerics.methods.base import (
@@ -49,15 +53,25 @@ __all__ = ["EncDecMethod", "MIN_SLACK", "encdec_layout"]
 MIN_SLACK = ConstructionConfig().slack
 
 
-def _key_geometry(factset: FactSet) -> tuple[int, int, bool]:
-    """(F' distinct keys, d' feature rank, bias) exactly as the encoder sizes its groups."""
+def _split(factset: FactSet) -> tuple[np.ndarray, bool, int]:
+    """The distinct keys the dense solve gets, whether biases are needed, and the gadget
+    neurons of the near-duplicate keys left out, as the construction finds them."""
     first, _ = distinct_keys(factset)
     keys = factset.keys[first]
+    # the construction finds the clusters by codes; distinct used values have distinct codes
+    clusters = find_clusters(keys, factset.values[factset.fact_map[first]])
     bias = not keys.any(axis=1).all()
+    return keys[dense_rows(keys, clusters)], bias, sum(len(c.members) for c in clusters)
+
+
+def _key_geometry(factset: FactSet) -> tuple[int, int, bool]:
+    """(F' distinct keys of the dense solve, d' their feature rank, bias) exactly as the
+    encoder sizes its groups."""
+    keys, bias, _ = _split(factset)
     if bias:
         scale = float(np.sqrt(np.mean(np.sum(keys**2, axis=1)))) or 1.0
         keys = np.hstack([keys, np.full((keys.shape[0], 1), scale)])
-    return int(first.size), max(1, int(np.linalg.matrix_rank(keys))), bias
+    return int(keys.shape[0]), max(1, int(np.linalg.matrix_rank(keys))), bias
 
 
 def _group(slack: float, n_keys: int, rank: int) -> int:
@@ -104,12 +118,12 @@ class EncDecMethod:
         # (m = 16 at d = 32, F = M = 512).
         n_keys, rank, _ = _key_geometry(factset)
         m = min(factset.dim, max(1, math.ceil(2 * math.log2(max(2, factset.used_values.size)))))
-        return m * _group(MIN_SLACK, n_keys, rank)
+        return m * _group(MIN_SLACK, n_keys, rank) + _split(factset)[2]
 
     def default_max_hidden(self, factset: FactSet) -> int:
         # Every code coordinate (m = d, the identity projection keeps ρ) and slack 1.
         n_keys, rank, _ = _key_geometry(factset)
-        return factset.dim * _group(1.0, n_keys, rank)
+        return factset.dim * _group(1.0, n_keys, rank) + _split(factset)[2]
 
     def build(
         self, factset: FactSet, hidden: int, *, seed: int = 0, device: str = "cpu"
@@ -128,7 +142,13 @@ class EncDecMethod:
         """
         check_build_args(self.name, factset, hidden, seed)
         device = str(resolve_device(device))
-        layout = encdec_layout(factset, int(hidden))
+        gadgets = _split(factset)[2]
+        if hidden <= gadgets:
+            raise WidthTooSmallError(
+                f"encdec needs more than {gadgets} neurons (one per near-duplicate key), got "
+                f"{hidden}"
+            )
+        layout = encdec_layout(factset, int(hidden) - gadgets)  # the dense part's width
         config = ConstructionConfig(
             code_dim=layout["code_dim"], slack=layout["slack"], seed=int(seed), device=device
         )
@@ -149,6 +169,7 @@ class EncDecMethod:
             "seed": int(seed),
             "config": method_config(self),
             **layout,
+            "gadget_neurons": gadget_neurons(built.encoder),
             "recall_float64": built.recall.accuracy,
             **built.precision_summary(),
             "rho_projected": built.rho_projected,

@@ -16,8 +16,8 @@ weights but one matrix and makes the logits ``z_ij = ⟨v_j, g(k_i)⟩`` linear 
 
 Each block solves the λ-strongly convex squared-hinge margin program of
 :mod:`numerics.methods.maxmargin_solvers`
-(``J = λ/2‖X − X₀‖² + Σ_{i, j≠f(i)} max(0, γ − m_ij)²``, nearest competitors plus cutting
-planes, L-BFGS until ``‖∇J‖²/(2λ) ≤ rtol·J``), and its certificate is re-checked over every
+(``J = λ/2‖X − X₀‖² + Σ_{i, j≠f(i)} max(0, γ − m_ij)²`` over every pair, semismooth
+Newton–CG until ``‖∇J‖²/(2λ) ≤ rtol·J``), and its certificate is re-checked over every
 pair by :func:`theory.convex_certificates.check_block_certificate` (numpy, separate code);
 the check is logged per solve in ``info["solves"]``. A solve that misses its tolerance or
 fails the re-check is never kept: the build stops there, returns the best certified MLP so
@@ -31,7 +31,8 @@ projection is the ridge regression of the values on the hidden features
 re-checked likewise; ``init="zero"`` starts from ``A = 0``, ``D`` ``N(0, 1/h)`` instead), then
 up to ``rounds`` rounds of (up, down, gate) solves; after each solve the MLP's strict
 recall is computed in float32 (:func:`numerics.strict_recall.recall`) and the build stops as
-soon as it is 1. The MLP returned is the one with the most facts stored in float32 over all
+soon as it is 1, or once ``patience`` rounds in a row have not raised the best float32
+recall (a stalled build; the stop is logged in ``info["stopped"]``). The MLP returned is the one with the most facts stored in float32 over all
 solves. Nothing ever steps on a non-convex loss.
 
 If the build ends below recall 1 and the instance is small (``farkas_max_entries``), the
@@ -88,14 +89,14 @@ class MaxMarginMethod:
 
     name: str = "maxmargin"
     activation: str = "relu"
-    rounds: int = 8
+    rounds: int = 30
+    patience: int = 4
     margin: float = 1.0
     lam: float = 0.1
     gate_prox: float = 1.0
     gate_solves: bool = True
-    competitors: int = 8
     rtol: float = 1e-3
-    max_iter: int = 3000
+    max_iter: int = 100
     farkas_max_entries: int = 2_000_000
     init: str = "ridge"
     ridge: float = 1e-3
@@ -120,7 +121,7 @@ class MaxMarginMethod:
             value = getattr(self, label)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise InvalidInputError(f"maxmargin: {label} must be positive, got {value!r}")
-        for label in ("rounds", "competitors", "max_iter"):
+        for label in ("rounds", "patience", "max_iter"):
             value = getattr(self, label)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"maxmargin: {label} must be an integer ≥ 1")
@@ -168,14 +169,12 @@ class MaxMarginMethod:
         eye = torch.eye(d, dtype=f64, device=dev)
 
         solves: list[dict] = []
-        best: tuple[float, GatedMLPWeights | None] = (-1.0, None)
+        best: tuple[float, GatedMLPWeights | None, int] = (-1.0, None, 0)  # recall, MLP, round
         stored = 0.0
 
         def run(block: str, rnd: int, problem: BlockProblem, X: torch.Tensor) -> torch.Tensor:
             t0 = time.perf_counter()
-            X, log = solve_block(
-                problem, X, competitors=self.competitors, rtol=self.rtol, max_iter=self.max_iter
-            )
+            X, log = solve_block(problem, X, rtol=self.rtol, max_iter=self.max_iter)
             cert = check_block_certificate(
                 None if problem.S is None else problem.S.cpu().numpy(),
                 problem.R.cpu().numpy(),
@@ -211,7 +210,7 @@ class MaxMarginMethod:
             acc = recall(mlp, factset, device=str(dev), dtype=torch.float32).accuracy
             solves[-1]["recall_float32"] = acc
             if acc > best[0]:
-                best = (acc, weights)
+                best = (acc, weights, rnd)
             return acc
 
         if self.init == "ridge":
@@ -225,6 +224,12 @@ class MaxMarginMethod:
         stopped = None
         try:
             for rnd in range(1, self.rounds + 1):
+                if rnd - max(best[2], 1) > self.patience:
+                    stopped = (
+                        f"no gain in float32 recall for {self.patience} rounds (best "
+                        f"{best[0]:.4g} at round {best[2]})"
+                    )
+                    break
                 s = act(kt @ gate.T)
                 up = run(
                     "up",
@@ -268,7 +273,7 @@ class MaxMarginMethod:
         except SolverError as exc:  # keep the best certified MLP; log why it stopped
             stopped = str(exc)
 
-        acc, weights = best
+        acc, weights, _ = best
         if weights is None:
             raise SolverError(f"maxmargin: no certified MLP at hidden = {h}: {stopped}")
         info = {

@@ -1,5 +1,6 @@
-"""The convex block solves behind ``maxmargin``: squared-hinge margin programs with cutting
-planes, and the margin LP whose dual gives a Farkas certificate.
+"""The convex block solves behind ``maxmargin``: squared-hinge margin programs over every
+pair, solved by a semismooth Newton method with conjugate gradients, and the margin LP whose
+dual gives a Farkas certificate.
 
 A block fixes every weight but one matrix ``X`` (p×q) so that the outputs are linear in it,
 
@@ -14,14 +15,19 @@ A block fixes every weight but one matrix ``X`` (p×q) so that the outputs are l
 
     J(X) = \\tfrac{λ}{2}\\lVert X − X_0\\rVert_F^2 + \\sum_{i,\\, j≠f(i)} \\max(0, γ − m_{ij})^2
 
-(convex, λ-strongly convex, C¹). The solver works on a set of pairs: the ``competitors``
-nearest values of each fact under the current X (cutting planes), solved by L-BFGS (strong
-Wolfe line search) until the **restricted** gradient bound ``‖∇J‖²/(2λ) ≤ rtol·J``; then every
-pair of the full program is scanned, the violated ones (``m_ij < γ``) outside the set are
-added, and it repeats until none is left. A pair outside the set with ``m_ij ≥ γ`` adds
-nothing to J or ∇J, so the last restricted solution meets the same bound for the full
-program; :func:`theory.convex_certificates.check_block_certificate` re-checks that with its own
-code.
+(convex, λ-strongly convex, C¹ with a piecewise-constant generalised Hessian). With
+``U = V W`` (M×p) the logits of all pairs are one product ``z = (S ⊙ R Xᵀ) Uᵀ``, so J, ∇J and
+Hessian–vector products over **every** pair cost a few matrix products (taken in row
+chunks, so the F×M logits are never held at once): no working set, nothing to add later.
+
+**Newton–CG.** At X the pairs with ``m_ij < γ`` are active; the generalised Hessian
+``H = λI + 2 Σ_active ∇m_ij ∇m_ijᵀ`` is applied matrix-free, and ``H p = −∇J`` is solved by
+conjugate gradients (forcing term ``min(½, √(‖∇J‖/‖∇J₀‖))``) in the coordinates of a fixed
+diagonal-times-whitening change of variables (:func:`_preconditioner`); a backtracking
+Armijo line search on J follows. Semismooth Newton converges locally superlinearly on such
+piecewise quadratics (Qi & Sun 1993); the iteration stops at the bound the re-check uses,
+``‖∇J‖²/(2λ) ≤ rtol·J`` (strong convexity: ``J − J* ≤ ‖∇J‖²/(2λ)``), computed over every pair,
+and :func:`theory.convex_certificates.check_block_certificate` re-checks it with its own code.
 
 The LP (:func:`margin_lp`) asks for ``m_ij(X) ≥ γ`` on a set of pairs; it is solved in its
 Farkas form with scipy's HiGHS: ``{y ≥ 0, Σ y_ij ∇m_ij = 0, Σ y = 1}`` is
@@ -31,6 +37,7 @@ certificate.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +48,12 @@ from theory.errors import SolverError
 
 __all__ = ["BlockProblem", "solve_block", "margin_lp"]
 
-_PAIR_CHUNK = 2**22  # logits scanned at once when looking for violated pairs
+_LOGIT_CHUNK = 2**22  # logits held at once (rows per chunk = this // M)
+_CG_MAX = 200  # conjugate-gradient steps per Newton step
+_ARMIJO = 1e-4  # sufficient decrease of the line search
+_BACKTRACKS = 40  # halvings of the step before giving up
+#: Below this fraction of all F·M pairs active, Hessian products run over the active pairs.
+_SPARSE_FRACTION = 0.25
 
 
 @dataclass
@@ -57,154 +69,198 @@ class BlockProblem:
     gamma: float
     X0: Tensor | None = None  # prox centre (zeros when None)
 
-    def outputs(self, X: Tensor, rows: Tensor | slice = slice(None)) -> Tensor:
+    def __post_init__(self) -> None:
+        self.U = self.values @ self.W  # (M, p): values seen through the read-out
+        n, m = self.R.shape[0], self.U.shape[0]
+        step = max(1, _LOGIT_CHUNK // max(m, 1))
+        self._chunks = [slice(a, min(n, a + step)) for a in range(0, n, step)]
+
+    def _features(self, X: Tensor, rows: slice) -> Tensor:
         feats = self.R[rows] @ X.T
+        return feats if self.S is None else feats * self.S[rows]
+
+    def _back(self, dz: Tensor, rows: slice) -> Tensor:
+        """``∂/∂X`` of ``Σ dz ⊙ z`` over ``rows``: the adjoint of X ↦ z."""
+        dfeats = dz @ self.U
         if self.S is not None:
-            feats = feats * self.S[rows]
-        return feats @ self.W.T
+            dfeats = dfeats * self.S[rows]
+        return dfeats.T @ self.R[rows]
 
-    def violated_pairs(self, X: Tensor) -> tuple[Tensor, Tensor]:
-        """Every pair (i, j ≠ f(i)) with m_ij < γ, scanned in blocks."""
-        n, m = self.R.shape[0], self.values.shape[0]
-        step = max(1, _PAIR_CHUNK // max(m, 1))
-        out_i, out_j = [], []
-        for start in range(0, n, step):
-            rows = torch.arange(start, min(n, start + step), device=self.R.device)
-            z = self.outputs(X, rows) @ self.values.T
-            own = z.gather(1, self.targets[rows, None])
-            bad = (own - z) < self.gamma
-            bad[torch.arange(rows.numel(), device=z.device), self.targets[rows]] = False
-            ii, jj = torch.nonzero(bad, as_tuple=True)
-            out_i.append(rows[ii])
-            out_j.append(jj)
-        return torch.cat(out_i), torch.cat(out_j)
+    def _slack(self, X: Tensor, rows: slice) -> tuple[Tensor, Tensor]:
+        """``max(0, γ − m_ij)`` (0 at j = f(i)) and the row index range."""
+        z = self._features(X, rows) @ self.U.T
+        idx = torch.arange(z.shape[0], device=z.device)
+        t = self.targets[rows]
+        slack = (self.gamma - z.gather(1, t[:, None]) + z).clamp_min_(0.0)
+        slack[idx, t] = 0.0
+        return slack, idx
 
-    def nearest_pairs(self, X: Tensor, k: int) -> tuple[Tensor, Tensor]:
-        """For each fact its ``k`` competitors with the largest logit under X."""
-        n, m = self.R.shape[0], self.values.shape[0]
-        k = min(k, m - 1)
-        step = max(1, _PAIR_CHUNK // max(m, 1))
-        out_i, out_j = [], []
-        for start in range(0, n, step):
-            rows = torch.arange(start, min(n, start + step), device=self.R.device)
-            z = self.outputs(X, rows) @ self.values.T
-            z[torch.arange(rows.numel(), device=z.device), self.targets[rows]] = -torch.inf
-            jj = torch.topk(z, k, dim=1).indices
-            out_i.append(rows[:, None].expand(-1, k).reshape(-1))
-            out_j.append(jj.reshape(-1))
-        return torch.cat(out_i), torch.cat(out_j)
-
-    def objective(self, X: Tensor, pi: Tensor, pj: Tensor) -> Tensor:
-        """J restricted to the pairs (pi, pj)."""
-        y = self.outputs(X)
+    def objective(self, X: Tensor) -> float:
         diff = X if self.X0 is None else X - self.X0
-        m = (y[pi] * (self.values[self.targets[pi]] - self.values[pj])).sum(1)
-        return 0.5 * self.lam * diff.pow(2).sum() + torch.relu(self.gamma - m).pow(2).sum()
+        value = 0.5 * self.lam * float(diff.pow(2).sum())
+        for rows in self._chunks:
+            value += float(self._slack(X, rows)[0].pow(2).sum())
+        return value
+
+    def gradient(self, X: Tensor) -> tuple[float, Tensor, _ActiveSet]:
+        """``J``, ``∇J`` and the active pairs (``m_ij < γ``) that the Hessian uses."""
+        diff = X if self.X0 is None else X - self.X0
+        value = 0.5 * self.lam * float(diff.pow(2).sum())
+        grad = self.lam * diff
+        masks = []
+        for rows in self._chunks:
+            slack, idx = self._slack(X, rows)
+            value += float(slack.pow(2).sum())
+            masks.append(slack > 0)
+            # d/dz_ij of Σ max(0, γ − z_if + z_ij)² is 2·slack_ij (j ≠ f), −Σ_j of it (f).
+            dz = 2.0 * slack
+            dz[idx, self.targets[rows]] = -dz.sum(dim=1)
+            grad = grad + self._back(dz, rows)
+        return value, grad, self._active_set(masks)
+
+    def _active_set(self, masks: list[Tensor]) -> _ActiveSet:
+        count = sum(int(a.sum()) for a in masks)
+        if count > _SPARSE_FRACTION * self.R.shape[0] * self.U.shape[0]:
+            return _ActiveSet(count, masks, None, None)
+        found = [torch.nonzero(a, as_tuple=True) for a in masks]
+        pi = torch.cat([i + rows.start for (i, _), rows in zip(found, self._chunks, strict=True)])
+        pj = torch.cat([j for _, j in found])
+        return _ActiveSet(count, None, pi, self.U[self.targets[pi]] - self.U[pj])
+
+    def hessian_product(self, P: Tensor, active: _ActiveSet) -> Tensor:
+        """``(λI + 2 Σ_active ∇m ∇mᵀ) P``: over the list of active pairs when they are few
+        (late rounds: a few thousand of F·M), through the dense logits otherwise."""
+        out = self.lam * P
+        if active.masks is None:
+            feats = self._features(P, slice(None))
+            dm = (active.du * feats[active.rows]).sum(dim=1)  # ∇m_ij · P
+            dfeats = torch.zeros_like(feats).index_add_(
+                0, active.rows, (2.0 * dm)[:, None] * active.du
+            )
+            if self.S is not None:
+                dfeats = dfeats * self.S
+            return out + dfeats.T @ self.R
+        for rows, mask in zip(self._chunks, active.masks, strict=True):
+            dz = self._features(P, rows) @ self.U.T
+            idx = torch.arange(dz.shape[0], device=dz.device)
+            t = self.targets[rows]
+            dm = (dz.gather(1, t[:, None]) - dz) * mask  # ∇m_ij · P on active pairs
+            coef = -2.0 * dm  # ∂/∂z_ij of Σ dm_ij² is −2 dm_ij (j ≠ f), +2 Σ_j dm_ij (f)
+            coef[idx, t] = 2.0 * dm.sum(dim=1)
+            out = out + self._back(coef, rows)
+        return out
+
+
+@dataclass(frozen=True)
+class _ActiveSet:
+    """The pairs with ``m_ij < γ`` at one X: per-chunk masks (many pairs) or, when they are
+    few, the list of their facts ``rows`` with ``du = U_f(i) − U_j`` per pair."""
+
+    count: int
+    masks: list[Tensor] | None
+    rows: Tensor | None
+    du: Tensor | None
 
 
 def _preconditioner(problem: BlockProblem) -> tuple[Tensor, Tensor]:
     """A fixed change of variables ``X = L Y P`` that makes the block's Hessian nearer to
     isotropic: ``P = (RᵀR/F + εI)^{-1/2}`` (q×q) on the right, ``L`` diagonal with the
-    inverse root-mean-square of each row's scale ``s·‖W col‖`` on the left. The program is
-    unchanged (only the coordinates L-BFGS walks in)."""
+    inverse root-mean-square of each row's scale ``s·‖U col‖`` on the left. CG runs in Y;
+    the program is unchanged."""
     n = problem.R.shape[0]
     gram = problem.R.T @ problem.R / n
     eps = 1e-2 * float(torch.diagonal(gram).mean()) + 1e-300
     evals, evecs = torch.linalg.eigh(gram)
     right = (evecs * (evals.clamp_min(0) + eps).rsqrt()) @ evecs.T
-    col = problem.W.norm(dim=0)
+    col = problem.U.norm(dim=0)
     if problem.S is not None:
         col = col * problem.S.pow(2).mean(0).sqrt()
     left = 1.0 / (col + 1e-6 * float(col.mean()) + 1e-300)
     return left, right
 
 
-def _lbfgs(problem: BlockProblem, X: Tensor, pi: Tensor, pj: Tensor, rtol: float, max_iter: int):
-    """L-BFGS (preconditioned) on the restricted program until ‖∇_X J‖²/(2λ) ≤ rtol·J."""
-    left, right = _preconditioner(problem)
-    right_inv = torch.linalg.pinv(right, hermitian=True)
-    y = ((X / left[:, None]) @ right_inv).clone().requires_grad_(True)
-    opt = torch.optim.LBFGS(
-        [y],
-        lr=1.0,
-        max_iter=50,
-        history_size=30,
-        tolerance_grad=0.0,
-        tolerance_change=0.0,
-        line_search_fn="strong_wolfe",
-    )
+def _newton_direction(problem, grad, active, left, right, forcing: float) -> tuple[Tensor, int]:
+    """CG on ``(TᵀHT) y = −Tᵀ∇J`` with ``T: Y ↦ L Y P``; returns ``T y`` and the steps."""
 
-    def closure():
-        opt.zero_grad()
-        value = problem.objective((left[:, None] * y) @ right, pi, pj)
-        value.backward()
-        return value
+    def to_x(Y: Tensor) -> Tensor:
+        return (left[:, None] * Y) @ right
 
-    def status():
-        x = ((left[:, None] * y.detach()) @ right).requires_grad_(True)
-        value = problem.objective(x, pi, pj)
-        (grad,) = torch.autograd.grad(value, x)
-        gnorm = float(grad.norm())
-        value = float(value.detach())
-        ok = gnorm**2 / (2 * problem.lam) <= rtol * max(value, 1e-300)
-        return x.detach(), value, gnorm, ok
+    def adjoint(G: Tensor) -> Tensor:
+        return left[:, None] * (G @ right)
 
-    iters = 0
-    while True:
-        x, value, gnorm, ok = status()
-        if ok or iters >= max_iter or not np.isfinite(gnorm):
-            return x, value, gnorm, iters, ok
-        opt.step(closure)
-        new_iters = int(opt.state[opt._params[0]].get("n_iter", iters + 50))
-        if new_iters == iters:  # no progress possible (line search stalled at rounding level)
-            x, value, gnorm, ok = status()
-            return x, value, gnorm, iters, ok
-        iters = new_iters
+    b = -adjoint(grad)
+    y = torch.zeros_like(b)
+    r = b.clone()
+    d = r.clone()
+    rr = float(r.pow(2).sum())
+    stop = (forcing**2) * rr
+    steps = 0
+    while steps < _CG_MAX and rr > stop:
+        hd = adjoint(problem.hessian_product(to_x(d), active))
+        curvature = float((d * hd).sum())
+        if not curvature > 0:  # H is positive definite; rounding only
+            break
+        alpha = rr / curvature
+        y = y + alpha * d
+        r = r - alpha * hd
+        rr_new = float(r.pow(2).sum())
+        d = r + (rr_new / rr) * d
+        rr = rr_new
+        steps += 1
+    return to_x(y), steps
 
 
 def solve_block(
-    problem: BlockProblem,
-    X: Tensor,
-    *,
-    competitors: int,
-    rtol: float,
-    max_iter: int,
-    max_passes: int = 20,
+    problem: BlockProblem, X: Tensor, *, rtol: float, max_iter: int
 ) -> tuple[Tensor, dict]:
     """The block program's solution (module docstring) and a log of the solve.
 
     Raises
     ------
     SolverError
-        The cutting planes did not close within ``max_passes`` or L-BFGS did not reach the
-        stated bound within ``max_iter`` iterations.
+        Newton did not reach ``‖∇J‖²/(2λ) ≤ rtol·J`` within ``max_iter`` steps, or the line
+        search found no decrease (rounding level).
     """
-    pi, pj = problem.nearest_pairs(X, competitors)
-    n_pairs = problem.values.shape[0]
-    total_iters = 0
-    for passes in range(1, max_passes + 1):
-        X, value, gnorm, iters, ok = _lbfgs(problem, X, pi, pj, rtol, max_iter)
-        total_iters += iters
-        if not ok:
-            raise SolverError(
-                f"maxmargin: L-BFGS stopped at ‖∇J‖ = {gnorm:.3g} (J = {value:.6g}) after "
-                f"{iters} iterations without reaching ‖∇J‖²/(2λ) ≤ {rtol}·J"
-            )
-        vi, vj = problem.violated_pairs(X)
-        key_set = pi * n_pairs + pj
-        new = ~torch.isin(vi * n_pairs + vj, key_set)
-        n_new = int(new.sum())
-        if n_new == 0:
+    left, right = _preconditioner(problem)
+    value, grad, active = problem.gradient(X)
+    first = float(grad.norm())
+    newton = cg_steps = 0
+    while True:
+        gnorm = float(grad.norm())
+        if gnorm**2 / (2 * problem.lam) <= rtol * max(value, 1e-300):
             return X, {
                 "objective": value,
                 "grad_norm": gnorm,
-                "lbfgs_iters": total_iters,
-                "cut_passes": passes,
-                "working_pairs": int(pi.numel()),
-                "violated_pairs": int(vi.numel()),
+                "newton_steps": newton,
+                "cg_steps": cg_steps,
+                "active_pairs": active.count,
             }
-        pi, pj = torch.cat([pi, vi[new]]), torch.cat([pj, vj[new]])
-    raise SolverError(f"maxmargin: cutting planes still adding pairs after {max_passes} passes")
+        if newton >= max_iter or not math.isfinite(gnorm):
+            raise SolverError(
+                f"maxmargin: Newton stopped at ‖∇J‖ = {gnorm:.3g} (J = {value:.6g}) after "
+                f"{newton} steps without reaching ‖∇J‖²/(2λ) ≤ {rtol}·J"
+            )
+        forcing = min(0.5, math.sqrt(gnorm / max(first, 1e-300)))
+        step, used = _newton_direction(problem, grad, active, left, right, forcing)
+        cg_steps += used
+        slope = float((grad * step).sum())
+        if not slope < 0:  # CG returns a descent direction unless rounding dominates
+            step, slope = -grad, -(gnorm**2)
+        t = 1.0
+        for _ in range(_BACKTRACKS):
+            trial = X + t * step
+            trial_value = problem.objective(trial)
+            if trial_value <= value + _ARMIJO * t * slope:
+                break
+            t *= 0.5
+        else:
+            raise SolverError(
+                f"maxmargin: the line search found no decrease at J = {value:.6g}, "
+                f"‖∇J‖ = {gnorm:.3g} (rounding level) after {newton} Newton steps"
+            )
+        X = trial
+        value, grad, active = problem.gradient(X)
+        newton += 1
 
 
 def margin_lp(rows: np.ndarray, gamma: float) -> dict:

@@ -22,8 +22,15 @@ from numerics.sweep.fits import (
     scaling_fits,
 )
 from numerics.sweep.plots import plot_sweep
-from numerics.sweep.runner import SweepSummary, evaluate_point, point_rho, run_sweep, versions
-from numerics.sweep.store import POINT_COLUMNS, STATUSES, SweepStore
+from numerics.sweep.runner import (
+    SweepSummary,
+    evaluate_point,
+    point_bits,
+    point_rho,
+    run_sweep,
+    versions,
+)
+from numerics.sweep.store import ADDED_COLUMNS, POINT_COLUMNS, STATUSES, SweepStore
 
 __all__ = [
     "FamilyVariant",
@@ -34,9 +41,11 @@ __all__ = [
     "parse_sweep_config",
     "SweepSummary",
     "evaluate_point",
+    "point_bits",
     "point_rho",
     "run_sweep",
     "versions",
+    "ADDED_COLUMNS",
     "POINT_COLUMNS",
     "STATUSES",
     "SweepStore",

@@ -221,7 +221,9 @@ def _grouped(rows, fields) -> dict[tuple, list]:
 
 def cost_table(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One line per (family, method, d, F) over the seeds: how many ran, reached, were skipped,
-    and the mean / min / max params per fact and bits per parameter of the reached ones."""
+    the mean / min / max params per fact and bits per parameter of the reached ones, and the
+    range of their ``min_bits`` with the mean total bits over the counting bound (None where
+    no reached row has them: rows written before the bits columns existed)."""
     out = []
     labelled = [{**r, "method_label": method_label(r)} for r in rows]
     fields = ("family_label", "method_label", "dim", "n_facts")
@@ -229,6 +231,7 @@ def cost_table(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         done = [m for m in members if m["status"] == "ok"]
         hit = reached_rows(members)
         ppf = [m["params_per_fact"] for m in hit]
+        bits = [m for m in hit if m.get("min_bits") is not None]
         line = {
             "family": family,
             "method": method,
@@ -244,6 +247,11 @@ def cost_table(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "params_per_fact_min": float(np.min(ppf)) if ppf else None,
             "params_per_fact_max": float(np.max(ppf)) if ppf else None,
             "bits_per_param": float(np.mean([m["bits_per_param"] for m in hit])) if hit else None,
+            "min_bits_min": min((m["min_bits"] for m in bits), default=None),
+            "min_bits_max": max((m["min_bits"] for m in bits), default=None),
+            "total_over_bound": float(np.mean([m["total_over_bound"] for m in bits]))
+            if bits
+            else None,
             "best_recall": max(
                 (m["recall"] for m in done if m["recall"] is not None), default=None
             ),

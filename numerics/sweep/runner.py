@@ -7,9 +7,13 @@ For each point not yet in the database (:class:`~numerics.sweep.store.SweepStore
 2. :func:`evaluate_point` draws the fact set again (same seed, same arrays) and runs
    :func:`numerics.methods.capacity_search.capacity`; every outcome becomes one row: ``ok``; ``skipped``
    when the point cannot run here (:class:`~numerics.methods.NeedsAcceleratorError`, e.g.
-   ``gd`` beyond d = 64 or F = 4096 on a CPU), the fact set is infeasible (ρ = 0 for a used
-   value) or an optional package is missing; ``error`` for anything else (the row keeps the
-   traceback).
+   ``gd`` beyond d = 64 or F = 4096 on a CPU), the fact set is infeasible (a used value in
+   the hull of the others, with exact convex weights as the certificate in ``reason``) or an
+   optional package is missing; ``error`` for anything else (the row keeps the traceback);
+3. when the set is stored, :func:`point_bits` runs the bits frontier
+   (:func:`numerics.precision.bits.bits_frontier`, float64 forward passes) on the MLP found:
+   ``min_bits`` and the total bits against the counting bound join the row, the whole
+   frontier goes to ``result["bits"]``.
 
 The client gathers results as they complete (:func:`distributed.as_completed`) and writes each
 row at once, so an interrupted sweep loses only the points in flight; a rerun skips every
@@ -51,8 +55,10 @@ from theory.errors import (
 from theory.progress import progress_bar
 from theory.validation import require_int
 
-__all__ = ["SweepSummary", "evaluate_point", "point_rho", "run_sweep", "versions"]
+__all__ = ["SweepSummary", "evaluate_point", "point_bits", "point_rho", "run_sweep", "versions"]
 
+#: Row columns copied from the bits frontier's summary (:meth:`BitsFrontier.to_dict`).
+BITS_COLUMNS = ("min_bits", "smallest_format", "total_bits", "total_over_bound")
 #: Relative cost of one capacity search per unit of F·d (a priority heuristic only).
 METHOD_COST = {"gd": 200.0, "encdec": 2.0}
 
@@ -166,6 +172,30 @@ def point_rho(point: Point) -> dict[str, Any]:
     }
 
 
+def point_bits(result, factset, device: str) -> dict[str, Any]:
+    """The bits columns of a capacity ``result`` (module docstring, step 3) and the whole
+    frontier as ``bits``; None where the set is not stored.
+
+    A failure here is kept in ``bits`` as ``{"error": ...}`` rather than raised: it must not
+    discard the capacity result of the point, which may have taken hours.
+    """
+    from numerics.precision.bits import bits_frontier
+
+    empty = dict.fromkeys(BITS_COLUMNS)
+    if result.build is None:
+        return {**empty, "bits": None}
+    start = time.perf_counter()
+    try:
+        frontier = bits_frontier(result.build.weights, factset, device=device)
+    except Exception as exc:  # see the docstring
+        return {**empty, "bits": {"error": _classify(exc)[1]}}
+    summary = frontier.to_dict()
+    return {
+        **{name: summary[name] for name in BITS_COLUMNS},
+        "bits": {**summary, "seconds": time.perf_counter() - start},
+    }
+
+
 def _base_row(point: Point, sweep: str) -> dict[str, Any]:
     row = point.as_dict()
     row["whiten"] = row["family_options"].get("whiten", "none")
@@ -205,11 +235,12 @@ def evaluate_point(
             result={"traceback": traceback.format_exc()} if status == "error" else None,
         )
     else:
-        summary = result.to_dict()
+        bits = point_bits(result, factset, point.device)
         row.update(
             status="ok",
             reason=None,
-            result=summary,
+            result={**result.to_dict(), "bits": bits.pop("bits")},
+            **bits,
             reached=int(result.reached),
             hidden=result.hidden,
             params=result.params,

@@ -18,8 +18,13 @@ Table ``points`` (one row per point, primary key ``key`` = :attr:`Point.key`):
 ``rho`` …           decodability of the used values of the fact set the method saw
                     (:func:`theory.rho.decodability`): ``rho`` (min), ``rho_median``,
                     ``rho_mean``, ``rho_seconds``
+``min_bits`` …      the bits frontier of the MLP found (:mod:`numerics.precision.bits`, a
+                    checked result): ``min_bits`` (b-bit integers with one float32 scale
+                    per row), ``smallest_format``, ``total_bits`` (b·W + 32·rows) and
+                    ``total_over_bound`` (over the counting bound); NULL where the set is
+                    not stored (and in rows written before these columns existed)
 ``result``          the capacity result as JSON (``CapacityResult.to_dict()``), or null
-``seconds``         wall time of the point on its worker (fact set + capacity)
+``seconds``         wall time of the point on its worker (fact set, capacity, bits)
 ``started``,        UTC ISO timestamps on the worker
 ``finished``
 ``worker``          host:pid of the worker
@@ -29,6 +34,10 @@ Table ``points`` (one row per point, primary key ``key`` = :attr:`Point.key`):
 Table ``sweeps`` records each run (name, config JSON, start time). Rows are written by one
 process (the client) with a commit per row, in WAL mode so that a reader (``factmlp plot``, a
 notebook) can read while a sweep runs.
+
+Columns added after the first schema (:data:`ADDED_COLUMNS`) may be missing from an older
+database: opening it for writing adds them (``ALTER TABLE``; old rows get NULL), opening it
+read-only leaves the file alone and reads them as None, so committed databases keep opening.
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ from typing import Any
 
 from theory.errors import InvalidInputError
 
-__all__ = ["POINT_COLUMNS", "STATUSES", "SweepStore"]
+__all__ = ["ADDED_COLUMNS", "POINT_COLUMNS", "STATUSES", "SweepStore"]
 
 STATUSES = ("ok", "skipped", "error")
 
@@ -78,6 +87,10 @@ POINT_COLUMNS: Mapping[str, str] = {
     "rho_median": "REAL",
     "rho_mean": "REAL",
     "rho_seconds": "REAL",
+    "min_bits": "INTEGER",
+    "smallest_format": "TEXT",
+    "total_bits": "REAL",
+    "total_over_bound": "REAL",
     "result": "TEXT",
     "seconds": "REAL",
     "started": "TEXT",
@@ -85,6 +98,8 @@ POINT_COLUMNS: Mapping[str, str] = {
     "worker": "TEXT",
     "versions": "TEXT",
 }
+#: Columns of :data:`POINT_COLUMNS` that older databases may lack (module docstring).
+ADDED_COLUMNS = ("min_bits", "smallest_format", "total_bits", "total_over_bound")
 _JSON_COLUMNS = ("method_options", "family_options", "result", "versions")
 
 
@@ -123,18 +138,24 @@ class SweepStore:
                 )
                 self._db.commit()
             found = {row[1] for row in self._db.execute("PRAGMA table_info(points)")}
+            if not found:
+                raise InvalidInputError(
+                    f"sweep database {self.path}: no 'points' table (not a factmlp sweep database)"
+                )
+            missing = sorted(set(POINT_COLUMNS) - found - set(ADDED_COLUMNS))
+            if missing:
+                raise InvalidInputError(
+                    f"sweep database {self.path}: table 'points' lacks "
+                    f"column(s) {missing} (written by another version?)"
+                )
+            self._absent = [c for c in ADDED_COLUMNS if c not in found]
+            if not readonly and self._absent:
+                for name in self._absent:
+                    self._db.execute(f"ALTER TABLE points ADD COLUMN {name} {POINT_COLUMNS[name]}")
+                self._db.commit()
+                self._absent = []
         except sqlite3.DatabaseError as exc:
             raise InvalidInputError(f"sweep database {self.path}: cannot open ({exc})") from None
-        if not found:
-            raise InvalidInputError(
-                f"sweep database {self.path}: no 'points' table (not a factmlp sweep database)"
-            )
-        missing = sorted(set(POINT_COLUMNS) - found)
-        if missing:
-            raise InvalidInputError(
-                f"sweep database {self.path}: table 'points' lacks "
-                f"column(s) {missing} (written by another version?)"
-            )
 
     def __enter__(self) -> SweepStore:
         return self
@@ -190,6 +211,10 @@ class SweepStore:
             f"INSERT OR REPLACE INTO points ({names}) VALUES ({marks})", tuple(values.values())
         )
         self._db.commit()
+        # Copy the row from the -wal file into the database file now: a writer killed before
+        # close() otherwise leaves its rows only in the -wal file, which git ignores (a
+        # committed database lost every row that way).
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def rows(
         self, *, status: str | Iterable[str] | None = None, sweep: str | None = None
@@ -209,6 +234,7 @@ class SweepStore:
         out = []
         for record in cursor:
             row = dict(zip(names, record, strict=True))
+            row.update(dict.fromkeys(self._absent))  # a read-only older database
             for k in _JSON_COLUMNS:
                 if row.get(k) is not None:
                     row[k] = json.loads(row[k])

@@ -1,5 +1,5 @@
 """Usability metrics of a fact MLP: Lipschitz constants around the keys, normalised decoding
-margins, the noise radius they certify, and recall under input noise ``k + ε``.
+margins, the noise radius they guarantee (checked: evaluated in float64), and recall under input noise ``k + ε``.
 
 Inside a Transformer the MLP never sees a key exactly: the attention output is a noisy key
 ``k + ε`` (paper.md §6). What decides whether the MLP still decodes it is its margin
@@ -11,7 +11,7 @@ relative to its sensitivity. This module measures both sides:
   random points of ``B(k, r)``, and the largest difference quotient
   ``‖g(k+ε) − g(k)‖/‖ε‖`` over random ``‖ε‖ = r``: lower bounds on the same constant;
 - :func:`normalized_margins`: ``μ_i = min_{j≠f(i)} <g(k_i), v_f(i) − v_j>/‖v_f(i) − v_j‖``,
-  and :func:`theory.lipschitz.certified_radius` ``r* = min(r, μ/L)``;
+  and :func:`theory.lipschitz.noise_radius` ``r* = min(r, μ/L)``;
 - :func:`noisy_recall`: recall of ``g(N(k + ε))`` with ``ε ~ N(0, σ²‖k‖²/d · I)`` (relative
   noise level σ) and ``N`` the rescaling to ``k``'s norm that the Transformer's frozen
   pre-MLP RMSNorm applies (``renormalize=True``).
@@ -29,7 +29,7 @@ import torch
 from numerics.factset import FactSet
 from numerics.mlp import ACTIVATIONS, GatedMLPWeights
 from theory.errors import InvalidInputError
-from theory.lipschitz import certified_radius, gated_lipschitz_bound
+from theory.lipschitz import gated_lipschitz_bound, noise_radius
 from theory.validation import require_int
 
 __all__ = [
@@ -245,7 +245,7 @@ class UsabilityReport:
     quotient_lipschitz : median of the largest difference quotient at ‖ε‖ = r
     normalized_margin : median and min of μ_i
     margin_over_lipschitz : median and 10% quantile of μ_i / max(empirical L_i) (a radius)
-    certified_radius : median of min(r, μ_i / L(k_i, r)) relative to the key norm
+    noise_radius : median of min(r, μ_i / L(k_i, r)) relative to the key norm
     noisy_recall : {σ: recall} at the relative noise levels measured
     """
 
@@ -261,7 +261,7 @@ class UsabilityReport:
     normalized_margin_min: float
     margin_over_lipschitz_median: float
     margin_over_lipschitz_q10: float
-    certified_radius_rel_median: float
+    noise_radius_rel_median: float
     noisy_recall: dict
 
     def to_dict(self) -> dict:
@@ -303,7 +303,7 @@ def usability_report(
     at_keys = jacobians(weights, centers, device=device).cpu().numpy()
     mu = normalized_margins(weights, factset, device=device)
     ratio = mu[sub] / np.maximum(jac_max, 1e-300)
-    cert = certified_radius(mu[sub], bound, r) / np.linalg.norm(centers, axis=1)
+    cert = noise_radius(mu[sub], bound, r) / np.linalg.norm(centers, axis=1)
     noisy = {
         float(s): noisy_recall(
             weights, factset, float(s), n_samples=max(1, n_samples // 2), seed=seed, device=device
@@ -323,6 +323,6 @@ def usability_report(
         normalized_margin_min=float(mu.min()),
         margin_over_lipschitz_median=float(np.median(ratio)),
         margin_over_lipschitz_q10=float(np.quantile(ratio, 0.1)),
-        certified_radius_rel_median=float(np.median(cert)),
+        noise_radius_rel_median=float(np.median(cert)),
         noisy_recall=noisy,
     )

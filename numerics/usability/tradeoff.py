@@ -8,7 +8,7 @@ For each :class:`TradeoffPoint` (a fact-MLP recipe on the key–query task of
   (:func:`theory.bounds.bits_per_param`, the bits of the fact set over the parameters);
 - **usability metrics** of the MLP alone (:func:`numerics.usability.lipschitz.usability_report`):
   spectral bound and empirical Lipschitz constant around the keys, normalised margin,
-  margin over Lipschitz constant, certified radius, recall under relative noise σ;
+  margin over Lipschitz constant, noise radius, recall under relative noise σ;
 - **usability**: recall of the one-layer Transformer trained with a fixed budget
   (:func:`numerics.transformer.run_transformer`), the steps it took, and its validation
   accuracy at the first evaluation (step 250 by default: how fast it learned).
@@ -79,7 +79,7 @@ PREDICTORS = (
     ("noisy_recall_0.1", False, +1),
     ("noisy_recall_0.2", False, +1),
     ("margin_over_lipschitz_median", True, +1),
-    ("certified_radius_rel_median", True, +1),
+    ("noise_radius_rel_median", True, +1),
     ("normalized_margin_median", True, +1),
     ("empirical_lipschitz_median", True, -1),
     ("spectral_bound_median", True, -1),

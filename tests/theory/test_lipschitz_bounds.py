@@ -1,4 +1,4 @@
-"""theory.lipschitz: activation constants, the local spectral bound, the certified radius."""
+"""theory.lipschitz: activation constants, the local spectral bound, the noise radius."""
 
 import math
 
@@ -12,8 +12,8 @@ from theory.errors import InvalidInputError
 from theory.lipschitz import (
     ACTIVATION_BOUNDS,
     activation_bounds,
-    certified_radius,
     gated_lipschitz_bound,
+    noise_radius,
 )
 
 GRID = np.linspace(-12, 12, 2_000_001)
@@ -85,8 +85,8 @@ def test_known_value_square_map():
     assert gated_lipschitz_bound(eye, eye, eye, "identity", c, 0.25)[0] == pytest.approx(2 * 2.25)
 
 
-def test_certified_radius_cases():
-    assert certified_radius([0.2, -0.1, 5.0, 0.3], [2.0, 2.0, 2.0, 0.0], 1.0).tolist() == [
+def test_noise_radius_cases():
+    assert noise_radius([0.2, -0.1, 5.0, 0.3], [2.0, 2.0, 2.0, 0.0], 1.0).tolist() == [
         0.1,
         0.0,
         1.0,
@@ -113,9 +113,9 @@ def test_certified_radius_cases():
         lambda: gated_lipschitz_bound(
             np.full((2, 2), np.nan), np.eye(2), np.eye(2), "relu", np.zeros((1, 2)), 1.0
         ),
-        lambda: certified_radius([1.0], [1.0, 2.0], 1.0),
-        lambda: certified_radius([1.0], [-1.0], 1.0),
-        lambda: certified_radius([1.0], [1.0], math.inf),
+        lambda: noise_radius([1.0], [1.0, 2.0], 1.0),
+        lambda: noise_radius([1.0], [-1.0], 1.0),
+        lambda: noise_radius([1.0], [1.0], math.inf),
     ],
     ids=[
         "activation",

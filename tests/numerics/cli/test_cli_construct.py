@@ -78,6 +78,12 @@ def test_construct_json_contract(factset_file, built):
     assert result["float32_certified"] == (meta["float32_certified"] == "true")
     assert result["bf16_certified"] == (meta["bf16_certified"] == "true")
     assert result["float32_recall"] == float(meta["float32_recall"])
+    # The dense encoder certifies its own kernel: a positive bound, or a certified "no".
+    if result["encoder"] == "dense":
+        bound = result["kernel_eigenvalue_lower_bound"]
+        assert result["kernel_certified"] == (bound is not None and bound > 0)
+    else:
+        assert result["kernel_certified"] is None
     assert isinstance(result["seconds"], float) and result["seconds"] >= 0
     margins = numpy_margins(
         numpy_forward(tensors, meta["activation"], fs.keys), fs.values, fs.fact_map

@@ -19,7 +19,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics.construction.encoder_dense import EncoderSolution, solve_encoder, whitening_basis
+from numerics.construction.encoder_dense import (
+    EncoderSolution,
+    draw_gates,
+    solve_encoder,
+    whitening_basis,
+)
 from proofs_check.decoder_correctness import _activation
 from theory.errors import InvalidInputError, SolverError
 from theory.param_count import encoder_gate_rows
@@ -306,3 +311,66 @@ def test_refinement_never_returns_weights_worse_than_the_direct_solve(
     direct = solve_encoder(K, T, activation=activation, slack=slack, tolerance=1e-4)
     assert direct.refinements == 0
     assert refined.max_code_error <= direct.max_code_error
+
+
+# --------------------------------------------------------------------------- kernel certificate
+
+
+def _drawn_kernel_spectrum(keys: np.ndarray, seed: int, activation: str = "silu"):
+    """λ_min, λ_max of the float kernel at the encoder's point, recomputed with numpy from
+    the whitening and the gate draw it documents; and the whitened gate rows G_z."""
+    unique = np.unique(keys + 0.0, axis=0)
+    basis = whitening_basis(unique)
+    gate_z, _ = draw_gates(
+        len(unique),
+        basis.shape[1],
+        activation=activation,
+        slack=0.05,
+        bias=False,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    Z = unique @ basis
+    S = _activation(activation, Z @ gate_z.numpy().T)
+    eigenvalues = np.linalg.eigvalsh((S @ S.T) * (Z @ Z.T))
+    return eigenvalues[0], eigenvalues[-1], gate_z.numpy() @ basis.T
+
+
+def test_the_kernel_eigenvalue_bound_is_positive_and_below_the_kernel_spectrum():
+    keys, targets = generic(80, 6, 3, 0)
+    sol = solve_encoder(keys, targets, generator=torch.Generator().manual_seed(3))
+    smallest, largest, gate = _drawn_kernel_spectrum(keys, 3)
+    np.testing.assert_allclose(sol.gate_rows.numpy(), gate, rtol=1e-12)  # the same draw
+    bound = sol.kernel_eigenvalue_lower_bound
+    # Z differs from the encoder's (torch) Z by rounding: eigenvalues move by ~u·λ_max
+    assert smallest / 10 <= bound <= smallest + 1e-12 * largest
+
+
+def test_a_nearly_singular_kernel_is_not_certified():
+    """Two keys 1e-9 apart with one code: λ_min(Q) ~ 1e-18·λ_max, below float64's reach; the
+    solve regularises and the bound must not claim more than that."""
+    keys, targets = generic(20, 6, 3, 0)
+    keys[1] = keys[0] * (1 + 1e-9)
+    targets[1] = targets[0]
+    sol = solve_encoder(keys, targets)
+    _, largest, _ = _drawn_kernel_spectrum(keys, 0)
+    assert not sol.kernel_eigenvalue_lower_bound > 1e-12 * largest
+
+
+def test_the_certificate_is_computed_once_per_point(monkeypatch):
+    import numerics.construction.encoder_dense as module
+
+    calls = []
+    real = module.kernel_eigenvalue_certificate
+    monkeypatch.setattr(
+        module, "kernel_eigenvalue_certificate", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    module._last_kernel_bound.clear()
+    keys, targets = generic(60, 5, 2, 1)
+    first = solve_encoder(keys, targets)
+    again = solve_encoder(keys, 2 * targets)  # other codes, same keys and draw: cached
+    assert (
+        len(calls) == 1
+        and again.kernel_eigenvalue_lower_bound == first.kernel_eigenvalue_lower_bound
+    )
+    solve_encoder(keys, targets, generator=torch.Generator().manual_seed(1))  # another draw
+    assert len(calls) == 2

@@ -108,3 +108,10 @@ def test_invalid_arguments(kwargs, pattern):
 def test_invalid_keys(keys, pattern):
     with pytest.raises(InvalidInputError, match=pattern):
         solve_encoder_sparse(keys, np.ones((len(keys), 1)))
+
+
+def test_no_kernel_eigenvalue_bound_is_claimed():
+    """Only the dense encoder factors a kernel it can certify; this one records NaN."""
+    keys = np.random.default_rng(3).standard_normal((64, 8))
+    sol = solve_encoder_sparse(keys, np.ones((64, 2)))
+    assert np.isnan(sol.kernel_eigenvalue_lower_bound)

@@ -78,3 +78,10 @@ def test_same_seed_same_weights():
 def test_invalid_calls(keys, targets, pattern):
     with pytest.raises(InvalidInputError, match=pattern):
         solve_encoder_spline(keys, targets)
+
+
+def test_no_kernel_eigenvalue_bound_is_claimed():
+    """Only the dense encoder factors a kernel it can certify; this one records NaN."""
+    keys = np.random.default_rng(3).standard_normal((64, 8))
+    sol = solve_encoder_spline(keys, np.ones((64, 2)))
+    assert np.isnan(sol.kernel_eigenvalue_lower_bound)

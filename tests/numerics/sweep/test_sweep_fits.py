@@ -166,3 +166,17 @@ def test_cost_table_ratios_and_ceilings():
     assert ceiling["first_failed_fraction"] == 0.25 and ceiling["tried"] == [8, 16, 32]
     (never,) = reach_ceilings([_point("ntk", 8, 0, 10.0)], "ntk")
     assert never["first_failed"] is None and never["last_reached"] == 8
+
+
+def test_cost_table_summarises_min_bits_only_where_recorded():
+    rows = [
+        {**_point("ours", 16, 0, 160.0), "min_bits": 7, "total_over_bound": 40.0},
+        {**_point("ours", 16, 1, 320.0), "min_bits": 9, "total_over_bound": 60.0},
+        {**_point("ours", 16, 2, reached=False), "min_bits": None, "total_over_bound": None},
+        _point("old", 16, 0, 100.0),  # a row from before the bits columns: no such keys
+    ]
+    table = {r["method"]: r for r in cost_table(rows)}
+    ours, old = table["ours"], table["old"]
+    assert (ours["min_bits_min"], ours["min_bits_max"]) == (7, 9)
+    assert ours["total_over_bound"] == pytest.approx(50.0)
+    assert old["min_bits_min"] is None and old["total_over_bound"] is None

@@ -7,7 +7,10 @@ import torch
 
 from numerics.embeddings.families import family_factset
 from numerics.methods import METHODS
-from numerics.sweep.config import parse_sweep_config
+from numerics.mlp import TENSOR_NAMES, GatedMLP, GatedMLPWeights
+from numerics.precision.bits import quantize_rows
+from numerics.strict_recall import recall
+from numerics.sweep.config import configured_method, parse_sweep_config
 from numerics.sweep.runner import evaluate_point, point_rho, run_sweep
 from numerics.sweep.store import SweepStore
 from theory.errors import InvalidInputError
@@ -80,6 +83,70 @@ def test_rows_hold_the_point_the_result_and_rho(serial_db):
     assert row["result"]["params"] == row["params"] and row["recall"] == 1.0
     assert row["whiten"] == "none" and row["family_label"] == "spiked(tied, beta=6.0)"
     assert set(row["versions"]) >= {"factmlp", "python", "torch", "numpy"}
+
+
+def _recall_at_bits(weights: GatedMLPWeights, factset, bits: int) -> float:
+    """Float64 recall with every tensor rounded to ``bits``-bit integers, one scale per row."""
+    parts = {
+        name: None
+        if getattr(weights, name) is None
+        else quantize_rows(getattr(weights, name), bits)
+        for name in TENSOR_NAMES
+    }
+    rounded = GatedMLPWeights(
+        parts.pop("gate"),
+        parts.pop("up"),
+        parts.pop("down"),
+        activation=weights.activation,
+        **parts,
+    )
+    return recall(GatedMLP(rounded), factset, dtype=torch.float64).accuracy
+
+
+def test_stored_points_record_a_min_bits_that_is_minimal(serial_db):
+    """Rebuild each stored point's MLP (same method, width and seed) and round it
+    independently of the bits frontier: it stores the set at min_bits, not at min_bits − 1."""
+    rows = [r for r in _rows(serial_db).values() if r["reached"]]
+    assert len(rows) == 16
+    assert {r["method"] for r in rows if r["min_bits"] > 2} == {"lookup", "encdec"}
+    point_of = {p.key: p for p in parse_sweep_config(GRID).points}
+    for row in rows:
+        point = point_of[row["key"]]
+        fs = family_factset(**point.factset_kwargs())
+        built = configured_method(point).build(
+            fs, row["result"]["searched_hidden"], seed=row["seed"]
+        )
+        assert built.params == row["params"]  # the MLP the search returned
+        weights = built.weights.to(dtype=torch.float64)
+        assert isinstance(row["min_bits"], int)
+        assert _recall_at_bits(weights, fs, row["min_bits"]) == 1.0
+        if row["min_bits"] > 2:
+            assert _recall_at_bits(weights, fs, row["min_bits"] - 1) < 1.0
+        assert row["result"]["bits"]["min_bits"] == row["min_bits"]
+        assert row["total_over_bound"] > 0 and row["smallest_format"] is not None
+
+
+def test_a_set_that_is_not_stored_has_no_min_bits(tmp_path):
+    grid = {**GRID, "methods": ["ntk"], "facts": [24], "seeds": [0], "max_hidden": 2}
+    grid["families"] = [{"name": "spherical"}]
+    (point,) = parse_sweep_config(grid).points
+    row = evaluate_point(point, None, "small")
+    assert row["status"] == "ok" and row["reached"] == 0
+    assert row["min_bits"] is None and row["total_bits"] is None
+    assert row["result"]["bits"] is None
+
+
+def test_a_failing_bits_frontier_keeps_the_capacity_result(monkeypatch):
+    import numerics.precision.bits as bits
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(bits, "bits_frontier", broken)
+    point = parse_sweep_config({**GRID, "facts": [12], "seeds": [0]}).points[0]
+    row = evaluate_point(point, None, "t")
+    assert row["status"] == "ok" and row["reached"] == 1 and row["hidden"] == 12
+    assert row["min_bits"] is None and "out of memory" in row["result"]["bits"]["error"]
 
 
 def test_interrupted_sweep_resumes_with_only_the_rest(serial_db, tmp_path, monkeypatch):

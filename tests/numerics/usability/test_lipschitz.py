@@ -20,7 +20,7 @@ from numerics.usability.lipschitz import (
     usability_report,
 )
 from theory.errors import InvalidInputError
-from theory.lipschitz import certified_radius
+from theory.lipschitz import noise_radius
 
 
 def _random_mlp(seed, h=6, d=4, activation="silu", bias=False):
@@ -84,11 +84,11 @@ def test_normalized_margins_against_brute_force(stored):
     assert (mu > 0).all() == (recall(GatedMLP(w), fs).accuracy == 1.0)
 
 
-def test_certified_radius_is_a_real_guarantee(stored):
+def test_noise_radius_is_a_real_guarantee(stored):
     w, fs = stored
     radius = 0.05
     bound = spectral_bound(w, fs.keys, radius)
-    cert = certified_radius(normalized_margins(w, fs), bound, radius)
+    cert = noise_radius(normalized_margins(w, fs), bound, radius)
     rng = np.random.default_rng(0)
     V = torch.from_numpy(np.array(fs.values))
     for i in np.flatnonzero(cert > 0)[:16]:
