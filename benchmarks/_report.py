@@ -40,9 +40,19 @@ def _cell(value) -> str:
     return str(value)
 
 
-def write_results(name: str, rows: list[dict], *, summary: dict, command: str, title: str) -> Path:
-    """Write ``rows`` (one dict per measured point) and ``summary`` (targets and verdicts)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_results(
+    name: str,
+    rows: list[dict],
+    *,
+    summary: dict,
+    command: str,
+    title: str,
+    outdir: str | os.PathLike | None = None,
+) -> Path:
+    """Write ``rows`` (one dict per measured point) and ``summary`` (targets and verdicts)
+    into ``outdir`` (default ``benchmarks/results``)."""
+    out = Path(outdir) if outdir is not None else RESULTS
+    out.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": name,
         "command": command,
@@ -50,7 +60,7 @@ def write_results(name: str, rows: list[dict], *, summary: dict, command: str, t
         "summary": summary,
         "rows": rows,
     }
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     columns = list(dict.fromkeys(key for row in rows for key in row))
     lines = [
         f"# {title}",
@@ -65,5 +75,21 @@ def write_results(name: str, rows: list[dict], *, summary: dict, command: str, t
     ]
     lines += ["| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |" for row in rows]
     lines += ["", "Summary:", ""] + [f"- {k}: {_cell(v)}" for k, v in summary.items()]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
-    return RESULTS / f"{name}.json"
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    return out / f"{name}.json"
+
+
+def precision_summary(weights, factset) -> dict:
+    """Certified float32 recall (:func:`numerics.precision.certify_recall`) and the bits
+    frontier (:func:`numerics.precision.bits.bits_frontier`, checked) of a built MLP."""
+    from numerics.precision.bits import bits_frontier
+    from numerics.precision.certificate import certify_recall
+
+    cert = certify_recall(weights, factset, "float32")
+    frontier = bits_frontier(weights, factset).to_dict()
+    return {
+        "float32_certified_fraction": cert.certified_fraction,
+        "min_bits": frontier["min_bits"],
+        "smallest_format": frontier["smallest_format"],
+        "total_bits_over_bound": frontier["total_over_bound"],
+    }

@@ -24,7 +24,7 @@ from numerics.sweep import (
 )
 
 TIED = "spherical(tied)"
-ORDER = ("lookup", "ntk", "hebbian", "hebbian_ridge", "encdec", "gd")
+ORDER = ("lookup", "ntk", "hebbian", "hebbian_ridge", "encdec", "hebbian_dd", "maxmargin", "gd")
 
 
 def _fmt(x, digits=3) -> str:
@@ -55,6 +55,15 @@ def _cell(entry: dict | None) -> str:
         else ""
     )
     return f"{entry['params_per_fact']:.3g}{spread} [{entry['reached']}/{entry['seeds']}]"
+
+
+def _ratio_table(title: str, label: str, ratios: list[dict]) -> list[str]:
+    """Rows of :func:`numerics.sweep.method_ratios`, named by their ``label`` method."""
+    fields = ("family", "dim", "n_facts", "seeds", "ratio", "ratio_min", "ratio_max")
+    return _table(
+        [title, "family", "d", "F", "seeds", "ratio", "min", "max"],
+        [[r[label]] + [r[f] for f in fields] for r in ratios],
+    )
 
 
 def _method_key(method: str) -> tuple[int, str]:
@@ -177,8 +186,20 @@ def report(results: Path, databases: list[Path], *, runs: Path) -> Path:
         "ratios_to_gd": [
             r
             for gd in sorted({method_label(r) for r in rows if r["method"] == "gd"})
-            for m in ("encdec", "hebbian_ridge", "ntk", "hebbian", "lookup")
+            for m in (
+                "maxmargin",
+                "hebbian_dd",
+                "encdec",
+                "hebbian_ridge",
+                "ntk",
+                "hebbian",
+                "lookup",
+            )
             for r in method_ratios(rows, m, gd)
+        ],
+        # Issue 11's comparison: maxmargin below hebbian_dd and encdec on every family?
+        "maxmargin_ratios": [
+            r for other in ("hebbian_dd", "encdec") for r in method_ratios(rows, "maxmargin", other)
         ],
         "whitening": _whitening(table),
         "plots": [],
@@ -199,6 +220,14 @@ def report(results: Path, databases: list[Path], *, runs: Path) -> Path:
         "second seed (`numerics.methods.capacity_search`).",
         "",
     ]
+    archived = sorted(results.glob("scaling_20*.md"))  # hand-kept copies of earlier reports
+    if archived:
+        md += [
+            "Earlier reports whose rows are not all in these databases: "
+            + ", ".join(f"[`{a.name}`]({a.name})" for a in archived)
+            + ".",
+            "",
+        ]
     md += ["## Points per sweep (from the databases)", ""]
     by_sweep = defaultdict(list)
     for r in rows:
@@ -284,22 +313,20 @@ def report(results: Path, databases: list[Path], *, runs: Path) -> Path:
         ],
     )
     md += ["### Ratio to GD on the same fact sets (params, paired by seed)", ""]
-    md += _table(
-        ["method / gd", "family", "d", "F", "seeds", "ratio", "min", "max"],
-        [
-            [
-                r["numerator"],
-                r["family"],
-                r["dim"],
-                r["n_facts"],
-                r["seeds"],
-                r["ratio"],
-                r["ratio_min"],
-                r["ratio_max"],
-            ]
-            for r in payload["ratios_to_gd"]
-        ],
-    )
+    md += _ratio_table("method / gd", "numerator", payload["ratios_to_gd"])
+    if payload["maxmargin_ratios"]:
+        md += [
+            "### maxmargin against hebbian_dd and encdec (params, paired by seed; below 1: "
+            "maxmargin is cheaper)",
+            "",
+        ]
+        md += _ratio_table("maxmargin / method", "denominator", payload["maxmargin_ratios"])
+        worst = max(payload["maxmargin_ratios"], key=lambda r: r["ratio_max"])
+        md += [
+            f"Largest ratio: {worst['ratio_max']:.3g} (maxmargin / {worst['denominator']}, "
+            f"{worst['family']}, d = {worst['dim']}, F = {worst['n_facts']}).",
+            "",
+        ]
     md += ["### Slopes of log W against log F (least squares over seeds; per d, and pooled)", ""]
     dims = sorted({f["dim"] for f in fits if f["dim"] != "all"})
     per_d = {(f["family"], f["method"], f["dim"]): f for f in fits}

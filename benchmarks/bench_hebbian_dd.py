@@ -6,7 +6,9 @@ Tied spherical keys = values, random bijection, seed 0, at d = 32, F = 512 and d
 F = 2048 (``--quick``: d = 16, F = 64 only, written as ``bench_hebbian_dd_quick``). Per point
 and method (``hebbian_dd``, ``hebbian_ridge``, ``encdec``, each in its registry default):
 :func:`numerics.methods.capacity_search.capacity` with recall in float32 (5% bisection,
-re-verified with seed 1), giving the width, params/fact and the search's wall time.
+re-verified with seed 1), giving the width, params/fact and the search's wall time; the MLP
+found is certified in float32 (``numerics.precision.certify_recall``) and its bits frontier
+measured (``min_bits``, total weight bits over the counting bound).
 
 GD is not retrained: its params/fact at the same fact sets (seed 0) is read from
 ``benchmarks/results/bench_methods_time_gd_search.json`` (full-batch Adam capacity search,
@@ -30,7 +32,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
-from _report import RESULTS, write_results  # noqa: E402
+from _report import RESULTS, precision_summary, write_results  # noqa: E402
 
 METHODS = ("hebbian_dd", "hebbian_ridge", "encdec")
 POINTS = ((32, 512), (64, 2048))
@@ -97,6 +99,8 @@ def _point(dim: int, n_facts: int, method: str, seed: int, progress: bool) -> di
     row.update(gd_params_per_fact=gd.get("gd_params_per_fact"))
     if found.reached and gd.get("gd_params_per_fact"):
         row["ratio_to_gd"] = found.params_per_fact / gd["gd_params_per_fact"]
+    if found.build is not None:
+        row.update(precision_summary(found.build.weights, fs))
     if method == "hebbian_dd" and found.build is not None:
         info = found.build.info
         row["dd_score_residuals"] = str([round(r, 3) for r in info["score_residuals"]])

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
-from _report import RESULTS, write_results  # noqa: E402
+from _report import RESULTS, precision_summary, write_results  # noqa: E402
 
 GD_SEARCH = RESULTS / "bench_methods_time_gd_search.json"
 
@@ -76,7 +76,7 @@ def run_point(dim: int, n_facts: int, gd: dict) -> dict:
         row["rounds_run"] = info["rounds_run"]
         row["certificates_passed"] = info["certificates_passed"]
         row["build_seconds"] = info["seconds"]
-        row.update(_precision(result.build.weights, fs))
+        row.update(precision_summary(result.build.weights, fs))
         row["solves"] = json.dumps(
             [
                 [
@@ -100,24 +100,10 @@ def run_point(dim: int, n_facts: int, gd: dict) -> dict:
     return row
 
 
-def _precision(weights, fs) -> dict:
-    """Certified float32 recall (numerics.precision) and the bits frontier of the build."""
-    from numerics.precision.bits import bits_frontier
-    from numerics.precision.certificate import certify_recall
-
-    cert = certify_recall(weights, fs, "float32")
-    frontier = bits_frontier(weights, fs).to_dict()
-    return {
-        "float32_certified_fraction": cert.certified_fraction,
-        "min_bits": frontier["min_bits"],
-        "smallest_format": frontier["smallest_format"],
-        "total_bits_over_bound": frontier["total_over_bound"],
-    }
-
-
 def run_width(dim: int, n_facts: int, hidden: int, gd: dict) -> dict:
-    """One build at a fixed width (seed 0) and its float32 recall: the part of a capacity
-    search that fits a short session."""
+    """One build at a fixed width (seed 0), its float32 recall and, when every fact is
+    stored, its float32 certificate and bits frontier: the part of a capacity search that fits
+    a short session."""
     import torch
 
     from numerics.embeddings import make_factset
@@ -160,6 +146,8 @@ def run_width(dim: int, n_facts: int, hidden: int, gd: dict) -> dict:
             ]
         ),
     }
+    if acc == 1.0:
+        row.update(precision_summary(built.weights, fs))
     ref = gd.get((dim, n_facts))
     if ref is not None:
         row["gd_params_per_fact"] = ref["gd_params_per_fact"]

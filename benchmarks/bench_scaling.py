@@ -68,7 +68,11 @@ def _run(args) -> None:
         "summary": summary.to_dict() if summary is not None else None,
     }
     runs = json.loads(RUNS.read_text()) if RUNS.is_file() else []
-    RUNS.write_text(json.dumps(runs + [record], indent=2) + "\n")
+    # Write beside and rename: a run killed mid-write (or two runs ending together) must
+    # not leave the record file truncated.
+    partial = RUNS.with_name(f"{RUNS.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(runs + [record], indent=2) + "\n")
+    os.replace(partial, RUNS)
     print(json.dumps(record["summary"]))
 
 

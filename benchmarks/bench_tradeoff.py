@@ -3,8 +3,9 @@
 ``python benchmarks/bench_tradeoff.py [--quick] [--facts 256] [--max-steps 1500] [--threads 1]``
 
 For each recipe of :data:`numerics.usability.tradeoff.DEFAULT_POINTS` (our construction from most to
-least compressed, Hebbian-ridge and GD-trained MLPs at their capacities, value whitening on
-anisotropic embeddings) on the key–query task with F facts: capacity (bits per parameter),
+least compressed, Hebbian-ridge, data-dependent Hebbian (hebbian_dd), maxmargin and
+GD-trained MLPs at their capacities, value whitening on anisotropic embeddings) on the
+key–query task with F facts: capacity (bits per parameter),
 the MLP's usability metrics (Lipschitz bound and estimates, margins, noisy recall) and the
 recall of the one-layer Transformer trained on it (same budget for all: early stop at 99.5%,
 at most ``--max-steps`` steps). Then: how well each metric predicts Transformer recall
@@ -39,6 +40,7 @@ _TABLE = (
     "empirical_lipschitz_median",
     "normalized_margin_median",
     "margin_over_lipschitz_median",
+    "noise_radius_rel_median",
     "noisy_recall_0.1",
     "noisy_recall_0.2",
     "transformer_recall",

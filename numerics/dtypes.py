@@ -3,9 +3,14 @@ configs), in one place.
 
 Names are plain strings so that the CLI can offer them without importing torch;
 :func:`torch_dtype` turns a name into the torch dtype when one is needed.
+:func:`ieee_float32_matmuls` keeps float32 matmuls in IEEE float32 (TF32 off) where an
+evaluation must follow :mod:`theory.rounding`'s model (recall, the certificate).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from theory.errors import InvalidInputError
 
@@ -46,3 +51,36 @@ def resolve_device(device):
         raise InvalidInputError(
             f"device {device!r} is not an available torch device ({exc})"
         ) from None
+
+
+@contextmanager
+def ieee_float32_matmuls() -> Iterator[None]:
+    """Inside the block float32 matmuls round as IEEE float32 (no TF32 on CUDA, no bfloat16
+    or TF32 in oneDNN on the CPU), as :mod:`theory.rounding`'s model assumes; the caller's
+    setting is restored after.
+
+    torch ≥ 2.9 has a per-backend setting (``torch.backends.cuda.matmul.fp32_precision``,
+    ``torch.backends.mkldnn.matmul.fp32_precision``), and once it is used, reading the legacy
+    one (``torch.get_float32_matmul_precision``) raises; so the per-backend setting is
+    saved and set where it exists, the legacy one only on older torch.
+    """
+    import torch
+
+    # (older torch has no torch.backends.mkldnn.matmul: the legacy path then)
+    backends = [torch.backends.cuda.matmul, getattr(torch.backends.mkldnn, "matmul", None)]
+    if all(hasattr(b, "fp32_precision") for b in backends):
+        previous = [b.fp32_precision for b in backends]
+        try:
+            for backend in backends:
+                backend.fp32_precision = "ieee"
+            yield
+        finally:
+            for backend, setting in zip(backends, previous, strict=True):
+                backend.fp32_precision = setting
+        return
+    legacy = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(legacy)

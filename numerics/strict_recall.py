@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from numerics.dtypes import ieee_float32_matmuls
 from theory.errors import InvalidInputError
 from theory.progress import progress_bar
 from theory.validation import as_index_vector, as_matrix, require_int
@@ -37,9 +38,11 @@ MAX_VALUE_CHUNK = 2048
 #: Largest default key chunk: ``mlp`` is called on this many keys at once, and its hidden
 #: activations (key_chunk × h) must fit in memory for any h a user may bring.
 MAX_KEY_CHUNK = 4096
-#: Values are copied to the device once when they take at most this many bytes there; beyond
-#: it each value block is copied again for every key chunk (bounded device memory).
+#: Values are copied to the device once when they take at most this many bytes there, or on
+#: a CUDA device at most ``VALUE_CACHE_FREE_FRACTION`` of its free memory; beyond that each
+#: value block is copied again for every key chunk (bounded device memory).
 VALUE_CACHE_BYTES = 2**28
+VALUE_CACHE_FREE_FRACTION = 0.25
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,8 +180,14 @@ class _ValueStore:
         self.host = torch.from_numpy(np.require(values, requirements="W")).to(dtype)
         self.device = device
         nbytes = self.host.numel() * self.host.element_size()
+        limit = VALUE_CACHE_BYTES
+        if device.type == "cuda":
+            # Streaming copies all M values again for every key chunk: at F = M = 2^20,
+            # d = 256 in float64, 2 TB of host-to-device copies per recall.
+            free = torch.cuda.mem_get_info(device)[0]
+            limit = max(limit, int(VALUE_CACHE_FREE_FRACTION * free))
         # On the CPU both branches hand out views of ``host``; the rule matters on a GPU.
-        if nbytes <= VALUE_CACHE_BYTES:
+        if nbytes <= limit:
             self.resident: Tensor | None = self.host.to(device)
         else:
             self.resident = None
@@ -263,7 +272,8 @@ def recall(
         Where the mlp and the blocks run; keys are copied there chunk by chunk.
     dtype : torch.dtype
         Floating compute dtype of keys, values, outputs and logits (margins are returned as
-        float64 numbers of that precision).
+        float64 numbers of that precision); float32 matmuls run in IEEE float32, TF32 off
+        (:func:`numerics.dtypes.ieee_float32_matmuls`).
     progress : bool
         Show a rich progress bar on stderr (stdout stays clean for JSON output).
 
@@ -332,7 +342,13 @@ def recall(
     margins = np.empty(n_facts, dtype=np.float64)
     neg_inf = float("-inf")
 
-    with torch.no_grad(), progress_bar("recall", n_facts, show=progress) as advance:
+    # IEEE float32 matmuls (no TF32): float32 recall is then the evaluation that
+    # numerics.precision.certify_recall's arithmetic model covers.
+    with (
+        torch.no_grad(),
+        ieee_float32_matmuls(),
+        progress_bar("recall", n_facts, show=progress) as advance,
+    ):
         for start in range(0, n_facts, key_chunk):
             stop = min(start + key_chunk, n_facts)
             # A copy of the chunk: the keys may be read-only (a FactSet's), which torch

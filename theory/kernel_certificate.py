@@ -100,6 +100,8 @@ SHIFT_ATTEMPTS = 4
 _ESTIMATE_STEPS = 12
 #: Rows per block of the residual and of the triangular solves.
 _BLOCK = 512
+#: Rows per block of :func:`_gram`.
+_GRAM_ROWS = 2048
 
 
 @dataclass(frozen=True)
@@ -235,8 +237,8 @@ def _kernel_and_error(keys, gate_rows, gate_bias, activation):
     s_error = _upper(s_error)
 
     X = np.hstack([keys, np.ones((n_keys, 1))]) if bias else keys
-    Q = S @ S.T
-    Q *= X @ X.T
+    Q = _gram(S)
+    Q *= _gram(X)
     for start, stop in _blocks(n_keys):  # mirror the lower triangle: exactly symmetric
         diagonal = Q[start:stop, start:stop]
         diagonal[...] = np.tril(diagonal) + np.tril(diagonal, -1).T  # + 0.0: exact
@@ -262,11 +264,41 @@ def _blocks(n: int) -> list[tuple[int, int]]:
     return [(start, min(start + _BLOCK, n)) for start in range(0, n, _BLOCK)]
 
 
+def _gram(A: np.ndarray, rows: int = _GRAM_ROWS) -> np.ndarray:
+    """``A Aᵀ`` as row blocks ``A[i:j] Aᵀ`` (general products). numpy sends ``A @ A.T`` to
+    BLAS's syrk, and the multithreaded syrk of the OpenBLAS bundled with numpy 2.4 (0.3.31)
+    segfaults at 16384 rows (checked on this machine: F = 2^14 construct crashed here). Each
+    entry is still one dot product of length ``A.shape[1]``: the error model is unchanged."""
+    out = np.empty((A.shape[0], A.shape[0]))
+    for start in range(0, A.shape[0], rows):
+        out[start : start + rows] = A[start : start + rows] @ A.T
+    return out
+
+
+def _cholesky(Q: np.ndarray, rows: int = _GRAM_ROWS) -> np.ndarray:
+    """A lower Cholesky factor of Q by blocks of ``rows`` (right-looking: each diagonal block
+    factored by numpy, the panel below it by a solve, every update a general product of
+    distinct arrays), for the same OpenBLAS fault as :func:`_gram`: numpy's own
+    ``cholesky`` crashes at 16384 rows. Raises ``LinAlgError`` when a diagonal block is not
+    positive definite. The certificate does not rest on how L was computed: its residual
+    ``Q − sI − LLᵀ`` is bounded afterwards for whatever L this returns."""
+    n = Q.shape[0]
+    L = np.zeros_like(Q)
+    for k0 in range(0, n, rows):
+        k1 = min(k0 + rows, n)
+        done = L[k0:k1, :k0].copy()  # a copy: ``x @ x.T`` on one buffer would be syrk again
+        L[k0:k1, k0:k1] = np.linalg.cholesky(Q[k0:k1, k0:k1] - L[k0:k1, :k0] @ done.T)
+        if k1 < n:
+            panel = Q[k1:, k0:k1] - L[k1:, :k0] @ done.T
+            L[k1:, k0:k1] = np.linalg.solve(L[k0:k1, k0:k1], panel.T).T
+    return L
+
+
 def _smallest_eigenvalue_estimate(Q: np.ndarray) -> float:
     """λ_min(Q) estimated by inverse iteration on a Cholesky factor (an over-estimate that
     tends to λ_min); NaN when Q is not positive definite in float64."""
     try:
-        factor = np.linalg.cholesky(Q)
+        factor = _cholesky(Q)
     except np.linalg.LinAlgError:
         return math.nan
     blocks = _blocks(Q.shape[0])
@@ -293,7 +325,7 @@ def _residual_norm(Q: np.ndarray, shift: float) -> float | None:
     diagonal = Q.diagonal().copy()
     Q.flat[:: n + 1] -= shift
     try:
-        factor = np.linalg.cholesky(Q)
+        factor = _cholesky(Q)
     except np.linalg.LinAlgError:
         factor = None
     Q.flat[:: n + 1] = diagonal

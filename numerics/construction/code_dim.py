@@ -2,7 +2,9 @@
 keep ρ(W) ≥ a target (the float32 rounding bound of the construction).
 
 Each candidate m costs one exact min-norm-point solve per value checked
-(:mod:`theory.rho`), so the search is arranged to solve as few as possible:
+(:mod:`theory.rho`; from ``BATCHED_MIN_VALUES`` values on, batched solves with the same
+certificates, :mod:`numerics.construction.separators_torch`, on the construction's device),
+so the search is arranged to solve as few as possible:
 
 * **Binary search on a screen**: at each m, the values most at risk first. A projected value
   near the centre of the others (small ``‖w_i − w̄‖``) is the one most likely to fall inside
@@ -27,7 +29,12 @@ import math
 
 import numpy as np
 
-from theory.decoder import Decoder, build_decoder, projection_matrix
+from numerics.construction.separators_torch import (
+    BATCHED_MIN_VALUES,
+    batched_decodability,
+    build_decoder_batched,
+)
+from theory.decoder import Decoder, projection_matrix
 from theory.errors import InfeasibleFactSetError, SolverError
 from theory.rho import decodability
 from theory.validation import preview_indices
@@ -52,8 +59,9 @@ def nested_projection(values, used, kind: str, seed: int, code_dim: int) -> np.n
 class _Search:
     """Cached per-m solves and the values that fell short, for :func:`choose_code_dim`."""
 
-    def __init__(self, values, used, projection: str, seed: int, rho_target: float):
+    def __init__(self, values, used, projection: str, seed: int, rho_target: float, device="cpu"):
         self.values, self.used, self.rho_target = values, used, rho_target
+        self.device = device
         self.projection, self.seed = projection, seed
         self.short: list[int] = []
         self._solved: dict[int, tuple[np.ndarray, np.ndarray, dict[int, int]]] = {}
@@ -82,8 +90,12 @@ class _Search:
         todo = np.array([j for j in order if j not in solved], dtype=np.int64)
         if todo.size == 0:
             return True
+        options = {"indices": todo, "progress": progress, "stop_below": self.rho_target}
         try:
-            result = decodability(W, indices=todo, progress=progress, stop_below=self.rho_target)
+            if W.shape[0] < BATCHED_MIN_VALUES:
+                result = decodability(W, **options)
+            else:  # many values: batched solves, the same certificates (separators_torch)
+                result = batched_decodability(W, device=self.device, **options)
         except SolverError:
             return False
         for cert in result.certificates:
@@ -109,9 +121,11 @@ def choose_code_dim(
     seed: int = 0,
     rho_target: float,
     progress: bool = False,
+    device="cpu",
 ) -> Decoder:
     """The decoder with the smallest code dimension m whose projected used values have
-    ρ(W) ≥ ``rho_target`` (module docstring); falls back to m = d with P = I.
+    ρ(W) ≥ ``rho_target`` (module docstring); falls back to m = d with P = I. ``device``
+    is where the solves run once there are ``BATCHED_MIN_VALUES`` values or more.
 
     Raises
     ------
@@ -121,7 +135,7 @@ def choose_code_dim(
     values = np.asarray(values, dtype=np.float64)
     used = np.unique(fact_map)
     d = values.shape[1]
-    search = _Search(values, used, projection, seed, rho_target)
+    search = _Search(values, used, projection, seed, rho_target, device)
 
     def screen(m: int) -> bool:
         return search.passes(m, search.risk_order(m, used)[:SCREEN_VALUES])
@@ -138,7 +152,7 @@ def choose_code_dim(
         if m == largest:
             break
         m = min(largest, m + max(1, m // 8))
-    return full_dimension_decoder(values, fact_map, progress)
+    return full_dimension_decoder(values, fact_map, progress, device)
 
 
 def _largest_code_dim(values, used, projection: str) -> int:
@@ -153,12 +167,13 @@ def _largest_code_dim(values, used, projection: str) -> int:
     return max(1, min(d, int(np.sum(singular > singular.max() * 1e-12))))
 
 
-def full_dimension_decoder(values, fact_map, progress: bool = False) -> Decoder:
+def full_dimension_decoder(values, fact_map, progress: bool = False, device="cpu") -> Decoder:
     """The decoder with P = I, refusing a fact set with an undecodable used value."""
     # P = I: W = V, so the verdict is exactly theory.feasibility's on the same values (a random
     # rotation keeps ρ in exact arithmetic, but values distinct only by rounding then get a
     # different verdict from the one `factmlp check` reports).
-    decoder = build_decoder(values, fact_map, np.eye(values.shape[1]), progress=progress)
+    identity = np.eye(values.shape[1])
+    decoder = build_decoder_batched(values, fact_map, identity, device=device, progress=progress)
     used = decoder.used
     bad = used[~(decoder.rho_projected[used] > 0)]
     if bad.size:

@@ -77,12 +77,13 @@ from numerics.construction.near_duplicates import (
     float32_shortfall,
     gadget_neurons,
 )
+from numerics.construction.separators_torch import build_decoder_batched, decoder_decodability
 from numerics.factset import FactSet
 from numerics.mlp import ACTIVATIONS, GatedMLP, GatedMLPWeights
 from numerics.precision.certificate import PrecisionCertificate, certify_recall
 from numerics.strict_recall import RecallResult, recall
 from theory.bounds import bits_per_param, is_bijection
-from theory.decoder import PROJECTIONS, Decoder, build_decoder, float_forward_error_bound
+from theory.decoder import PROJECTIONS, Decoder, float_forward_error_bound
 from theory.errors import InfeasibleFactSetError, InvalidInputError, SolverError
 from theory.feasibility import infeasibility_error  # the refusal in `factmlp check`'s words
 from theory.hull_exact import margin_phrase
@@ -483,7 +484,9 @@ def construct(
                 break
             m = min(d, max(decoder.code_dim + 1, math.ceil(1.03 * decoder.code_dim)))
             projection = nested_projection(factset.values, used, config.projection, config.seed, m)
-            decoder = build_decoder(factset.values, fact_map, projection)
+            decoder = build_decoder_batched(
+                factset.values, fact_map, projection, device=config.device
+            )
             if not decoder.decodable:  # a larger nested m keeps vertices; guard anyway
                 continue
             build = _build(factset, decoder, config, bias, tiny, progress)
@@ -561,7 +564,9 @@ def _decoder(
         if config.code_dim_rule == "robust":
             # ρ(V) is exact per value (theory.rho); an infeasible set gives ρ(V) = 0, so the
             # target stays the float32 one and the search refuses it at m = d as usual.
-            rho_values = decodability(values, indices=factset.used_values, progress=progress).rho
+            rho_values = decoder_decodability(
+                values, factset.used_values, device=config.device, progress=progress
+            ).rho
             rho_target = max(rho_target, config.robust_fraction * rho_values)
         decoder = choose_code_dim(
             values,
@@ -570,17 +575,21 @@ def _decoder(
             seed=config.seed,
             rho_target=rho_target,
             progress=progress,
+            device=config.device,
         )
     else:
         used = factset.used_values
-        decoder = build_decoder(
+        decoder = build_decoder_batched(
             values,
             fact_map,
             nested_projection(values, used, config.projection, config.seed, config.code_dim),
+            device=config.device,
             progress=progress,
         )
         if not decoder.decodable:
-            full_dimension_decoder(values, fact_map, progress)  # raises if infeasible
+            full_dimension_decoder(
+                values, fact_map, progress, config.device
+            )  # raises if infeasible
             raise InvalidInputError(
                 f"code_dim = {config.code_dim} is too small: projected values "
                 f"{preview_indices(used[~(decoder.rho_projected[used] > 0)])} become undecodable; "

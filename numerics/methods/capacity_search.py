@@ -11,9 +11,12 @@ Search (recall need not be monotone in the width, so the search is explicit abou
 assumes and checks what it returns):
 
 1. **Bracket.** Evaluate the method's first guess ``h₀`` (``method.initial_hidden``). On
-   success halve until a width fails (or 1 succeeds); on failure double until one succeeds,
-   capping at ``max_hidden`` (tried last). A method that never succeeds up to
-   ``max_hidden`` is ``reached = False`` with its best recall.
+   success divide by the method's ``bracket_step`` (default 2: halve) until a width fails (or
+   1 succeeds); on failure multiply by it until one succeeds, capping at ``max_hidden``
+   (tried last). A method whose first guess is close to its capacity and whose builds are
+   expensive (``maxmargin``) sets a smaller step, so the bracket costs fewer failed builds.
+   A method that never succeeds up to ``max_hidden`` is ``reached = False`` with its best
+   recall.
 2. **Bisect** between the largest failing and the smallest succeeding width until they are
    within ``rel_precision`` of the succeeding one (``hi − lo ≤ max(1, rel_precision·hi)``).
    Bisection assumes monotonicity inside the bracket; where it does not hold the search can
@@ -175,14 +178,18 @@ class _Evaluator:
 
 
 def _search(
-    ok: Callable[[int], bool], start: int, max_hidden: int, rel_precision: float
+    ok: Callable[[int], bool],
+    start: int,
+    max_hidden: int,
+    rel_precision: float,
+    step: float = 2.0,
 ) -> int | None:
     """Smallest succeeding width found by bracketing and bisection (module docstring)."""
     start = min(max(1, start), max_hidden)
     if ok(start):
         hi, lo = start, 0
         while hi > 1:
-            probe = max(1, hi // 2)
+            probe = max(1, min(hi - 1, math.floor(hi / step)))
             if ok(probe):
                 hi = probe
             else:
@@ -193,7 +200,7 @@ def _search(
         while hi is None:
             if lo >= max_hidden:
                 return None
-            probe = min(max_hidden, 2 * lo)
+            probe = min(max_hidden, max(lo + 1, math.ceil(lo * step)))
             if ok(probe):
                 hi = probe
             else:
@@ -304,8 +311,13 @@ def capacity(
     check = _Evaluator(
         method, factset, seed + 1, device, dtype, report(f"re-check seed {seed + 1}")
     )
+    step = float(getattr(method, "bracket_step", 2.0))
     found = _search(
-        lambda h: main(h) == 1.0, int(method.initial_hidden(factset)), max_hidden, rel_precision
+        lambda h: main(h) == 1.0,
+        int(method.initial_hidden(factset)),
+        max_hidden,
+        rel_precision,
+        step,
     )
     verified = False
     if found is not None:

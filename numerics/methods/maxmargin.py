@@ -24,7 +24,15 @@ fails the re-check is never kept: the build stops there, returns the best certif
 far and says why in ``info["stopped"]`` (the ridge warm start, which has nothing to fall
 back to, raises :class:`~theory.errors.SolverError` instead).
 
-Schedule: a seeded random start (gate and up rows ``N(0, 1)/k̄``, zero biases) whose down
+**Standardised coordinates.** Every block is solved on keys centred at their mean and scaled
+to unit rms norm, ``k̂ = (k − c)/s``, and values scaled to unit rms norm (argmax decoding
+does not see a positive scale of all values); the returned MLP acts on the original keys,
+the map folded into the gate and up rows (``[w b] ↦ [w/s, b − ⟨w, c⟩/s]``). Without it,
+keys sharing a large mean direction (real embeddings) put every random gate on the same
+side of nearly every key, and the fixed γ and λ made Newton stall on MiniLM MLP I/O.
+
+Schedule: a seeded random start (gate and up rows ``N(0, 1)`` in the standardised
+coordinates, zero biases) whose down
 projection is the ridge regression of the values on the hidden features
 (``init="ridge"``: ``D = argmin ½‖H Dᵀ − c·V_f‖² + λ/2‖D‖²`` by Cholesky, with
 ``c = ridge_target_scale·γ`` so that far competitors start outside the margin, λ = ``ridge``·tr(HᵀH)/h,
@@ -101,6 +109,9 @@ class MaxMarginMethod:
     init: str = "ridge"
     ridge: float = 1e-3
     ridge_target_scale: float = 3.0
+    # Builds near capacity are the expensive ones and the first guess lands within ≈ 10% of
+    # it on tied spherical sets (capacity 1.5–1.75·F/d at d = 32, 64): bracket in small steps.
+    bracket_step: float = 1.25
 
     def __post_init__(self) -> None:
         if self.activation not in _ACTIVATIONS:
@@ -121,14 +132,18 @@ class MaxMarginMethod:
             value = getattr(self, label)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise InvalidInputError(f"maxmargin: {label} must be positive, got {value!r}")
+        step = self.bracket_step
+        if not (isinstance(step, (int, float)) and math.isfinite(step) and step > 1):
+            raise InvalidInputError(f"maxmargin: bracket_step must exceed 1, got {step!r}")
         for label in ("rounds", "patience", "max_iter"):
             value = getattr(self, label)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"maxmargin: {label} must be an integer ≥ 1")
 
     def initial_hidden(self, factset: FactSet) -> int:
-        # ≈ 2× GD's width (GD needs ≈ 3.5 params/fact = 1.2·F/d neurons at d = 32..64).
-        return max(2, math.ceil(2.5 * factset.n_facts / factset.dim))
+        # Just above the capacities measured on tied spherical sets (1.5–1.75·F/d neurons,
+        # bench_maxmargin); GD needs ≈ 1.1–1.4·F/d.
+        return max(2, math.ceil(1.8 * factset.n_facts / factset.dim))
 
     def default_max_hidden(self, factset: FactSet) -> int:
         n_keys = distinct_keys(factset)[0].size
@@ -151,19 +166,26 @@ class MaxMarginMethod:
         h, d = int(hidden), factset.dim
         f64 = torch.float64
         gen = torch.Generator().manual_seed(int(seed))
-        keys = torch.tensor(factset.keys, dtype=f64)
-        key_rms = float(keys.pow(2).sum(1).mean().sqrt()) or 1.0
-        gate = torch.randn(h, d + 1, generator=gen, dtype=f64) / key_rms
+        # Every solve runs on standardised data: keys centred and scaled to unit rms norm,
+        # values scaled to unit rms norm. Real embeddings share a large mean direction and
+        # have norms far from 1; on the raw scale random gates put nearly every key on the
+        # same side and the fixed margin γ and λ make the blocks ill-conditioned (Newton
+        # stalled on MiniLM MLP I/O). Argmax decoding is invariant to a positive scale of all
+        # values, and the key map is folded into the gate and up weights by `_weights`.
+        standard = _standardisation(factset)
+        centre, key_scale, value_scale = standard
+        keys = (torch.tensor(factset.keys, dtype=f64) - torch.tensor(centre)) / key_scale
+        gate = torch.randn(h, d + 1, generator=gen, dtype=f64)
         gate[:, d] = 0.0
         down = torch.randn(d, h, generator=gen, dtype=f64) / math.sqrt(h)
         if self.init == "ridge":
-            up = torch.randn(h, d + 1, generator=gen, dtype=f64) / key_rms
+            up = torch.randn(h, d + 1, generator=gen, dtype=f64)
             up[:, d] = 0.0
         else:
             up = torch.zeros(h, d + 1, dtype=f64)
         kt = torch.cat([keys, torch.ones(keys.shape[0], 1, dtype=f64)], dim=1).to(dev)
         gate, down, up = gate.to(dev), down.to(dev), up.to(dev)
-        values = torch.tensor(factset.values, dtype=f64, device=dev)
+        values = torch.tensor(factset.values, dtype=f64, device=dev) / value_scale
         targets = torch.tensor(factset.fact_map, dtype=torch.long, device=dev)
         act = torch.relu if self.activation == "relu" else F.silu
         eye = torch.eye(d, dtype=f64, device=dev)
@@ -205,7 +227,7 @@ class MaxMarginMethod:
 
         def score(rnd: int, block: str) -> float:
             nonlocal best
-            weights = _weights(gate, up, down, d, self.activation)
+            weights = _weights(gate, up, down, d, self.activation, standard)
             mlp = GatedMLP(weights.to(device=dev, dtype=torch.float32))
             acc = recall(mlp, factset, device=str(dev), dtype=torch.float32).accuracy
             solves[-1]["recall_float32"] = acc
@@ -291,7 +313,7 @@ class MaxMarginMethod:
             "seconds": time.perf_counter() - start,
         }
         if acc < 1.0:
-            info["farkas"] = self._farkas(factset, weights, d)
+            info["farkas"] = self._farkas(factset, weights, d, standard)
         return BuildResult(weights=weights, method=self.name, hidden=h, info=info)
 
     # ------------------------------------------------------------------ warm start
@@ -323,19 +345,26 @@ class MaxMarginMethod:
         return down
 
     # ------------------------------------------------------------------ Farkas
-    def _farkas(self, factset: FactSet, weights: GatedMLPWeights, d: int) -> dict:
-        """The up-block margin LP over every pair for the final G, D (module docstring)."""
-        keys = np.asarray(factset.keys, dtype=np.float64)
+    def _farkas(self, factset: FactSet, weights: GatedMLPWeights, d: int, standard) -> dict:
+        """The up-block margin LP over every pair for the final G, D (module docstring), in
+        the standardised coordinates of the solves (an invertible affine change of the keys
+        maps up projections one to one, so the verdict is the same; the raw scale of real
+        embeddings leaves HiGHS badly conditioned)."""
+        centre, scale, value_scale = standard
+        keys = (np.asarray(factset.keys, dtype=np.float64) - centre) / scale
         n, m = keys.shape[0], factset.values.shape[0]
         h = weights.hidden
         entries = n * (m - 1) * h * (d + 1)
         if entries > self.farkas_max_entries:
             return {"attempted": False, "reason": f"{entries} LP entries > farkas_max_entries"}
         kt = np.hstack([keys, np.ones((n, 1))])
-        gate = np.hstack([weights.gate.numpy(), weights.gate_bias.numpy()[:, None]])
+        raw_gate = weights.gate.numpy()  # [w b] on raw keys is [w·s, b + ⟨w, c⟩] here
+        gate = np.hstack(
+            [raw_gate * scale, (weights.gate_bias.numpy() + raw_gate @ centre)[:, None]]
+        )
         pre = kt @ gate.T
         s = np.maximum(pre, 0.0) if self.activation == "relu" else pre / (1 + np.exp(-pre))
-        u = factset.values @ weights.down.numpy()
+        u = (np.asarray(factset.values, dtype=np.float64) / value_scale) @ weights.down.numpy()
         targets = np.asarray(factset.fact_map, dtype=np.int64)
         pairs = np.array([(i, j) for i in range(n) for j in range(m) if j != targets[i]])
         from theory.convex_certificates import margin_constraint_rows
@@ -355,12 +384,27 @@ class MaxMarginMethod:
         }
 
 
-def _weights(gate, up, down, d: int, activation: str) -> GatedMLPWeights:
+def _standardisation(factset: FactSet) -> tuple[np.ndarray, float, float]:
+    """(c, s, t): the keys' mean, their rms distance to it, the values' rms norm (module
+    docstring); a zero spread counts as 1."""
+    keys = np.asarray(factset.keys, dtype=np.float64)
+    centre = keys.mean(axis=0)
+    key_scale = float(np.sqrt(np.mean(np.sum((keys - centre) ** 2, axis=1)))) or 1.0
+    values = np.asarray(factset.values, dtype=np.float64)
+    value_scale = float(np.sqrt(np.mean(np.sum(values**2, axis=1)))) or 1.0
+    return centre, key_scale, value_scale
+
+
+def _weights(gate, up, down, d: int, activation: str, standard) -> GatedMLPWeights:
+    """The MLP on the original keys: a row [w b] acting on (k − c)/s is [w/s, b − ⟨w, c⟩/s]."""
+    centre, scale, _ = standard
+    centre = torch.tensor(centre, dtype=gate.dtype, device=gate.device)
+
+    def raw(rows):
+        w = rows[:, :d] / scale
+        return w.cpu().contiguous(), (rows[:, d] - w @ centre).cpu().contiguous()
+
+    (gate_w, gate_b), (up_w, up_b) = raw(gate), raw(up)
     return GatedMLPWeights(
-        gate[:, :d].cpu().contiguous(),
-        up[:, :d].cpu().contiguous(),
-        down.cpu().contiguous(),
-        gate_bias=gate[:, d].cpu().contiguous(),
-        up_bias=up[:, d].cpu().contiguous(),
-        activation=activation,
+        gate_w, up_w, down.cpu().contiguous(), gate_bias=gate_b, up_bias=up_b, activation=activation
     )

@@ -101,8 +101,11 @@ from theory.validation import as_index_vector, as_matrix, require_int
 __all__ = ["PrecisionCertificate", "certify_recall", "logit_error_bounds"]
 
 _F64 = torch.float64
-#: Elements of each of the two float64 logit buffers (key chunk × M).
+#: Elements of each of the two float64 logit buffers (key chunk × M); 16× more on CUDA,
+#: where each chunk's fixed cost (kernel launches, host synchronisations) would otherwise
+#: dominate: at M = 2^20 the CPU block is 8 keys, 131,072 chunks (1 GiB per buffer there).
 _LOGIT_BLOCK = 2**23
+_LOGIT_BLOCK_CUDA = 2**27
 #: Default budget of (key, competitor) pairs for the refined difference bound.
 REFINE_PAIRS = 2**20
 
@@ -307,7 +310,7 @@ def certify_recall(
         Also evaluate recall in ``dtype`` with torch on ``device`` (TF32 off) and compare
         its margins with the bounds (``bound_over_observed``).
     key_chunk : int, optional
-        Keys per block (default: about 2^23 / max(M, d, h)).
+        Keys per block (default: about 2^23 / max(M, d, h), 2^27 / max(M, d, h) on CUDA).
     refine_pairs : int
         At most this many (key, competitor) pairs, among those the logit-wise test fails
         for keys with a positive margin lower bound, get the refined pair bound
@@ -360,7 +363,8 @@ def _certify(weights, factset, fmt: FloatFormat, device, observe, key_chunk, ref
         prep.hidden + int(weights.down_bias is not None),
     )
     bounded = gamma(longest, fmt.unit_roundoff) < float("inf")
-    chunk = key_chunk or max(1, min(n_facts, _LOGIT_BLOCK // max(n_values, dim, prep.hidden)))
+    block = _LOGIT_BLOCK_CUDA if device.type == "cuda" else _LOGIT_BLOCK
+    chunk = key_chunk or max(1, min(n_facts, block // max(n_values, dim, prep.hidden)))
     vals_t = torch.tensor(values.T, dtype=_F64, device=device)  # d × M, contiguous
     values_overflow = float(vals_t.abs().max()) > fmt.max_finite
     shared = ValueLayouts(vals_t.T.contiguous(), vals_t, vals_t.abs(), fmt)
@@ -518,13 +522,8 @@ def _observe(weights, factset, dtype_name: str, device: torch.device) -> np.ndar
     from numerics.strict_recall import recall
 
     dtype = getattr(torch, dtype_name)
-    previous = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")  # no TF32 for float32 matmuls
-    try:
-        mlp = GatedMLP(weights.to(device=device, dtype=dtype))
-        result = recall(mlp, factset, device=device, dtype=dtype)
-    finally:
-        torch.set_float32_matmul_precision(previous)
+    mlp = GatedMLP(weights.to(device=device, dtype=dtype))
+    result = recall(mlp, factset, device=device, dtype=dtype)  # TF32 off: recall sees to it
     return np.array(result.margins, dtype=np.float64)
 
 

@@ -7,6 +7,9 @@ and writes PNG files (matplotlib, Agg backend):
   log-log, one colour per method, one marker and line style per d, with the least-squares line
   of each (method, d) and the slopes (pooled over d, and per d) in the legend
   (:func:`numerics.sweep.fits.scaling_fits`);
+- ``vs_gd__<family>.png``: where the sweep has GD rows for the family: params/fact against F,
+  one panel per d, the mean over seeds of every method, GD's as the reference line with
+  2× and 3× GD dashed (the efficiency targets);
 - ``cost_vs_rho.png``: params/fact against ρ (min over the used values, and the median), one
   colour per method, over every family (:func:`numerics.sweep.fits.rho_fits`).
 """
@@ -116,6 +119,40 @@ def _facts_figure(label: str, rows, fits, colours, path: Path) -> None:
     save_figure(fig, path, rect=(0, 0.04, 1, 1))
 
 
+def _gd_reference_figure(label: str, rows, colours, path: Path) -> None:
+    """Mean params/fact per (method, F), one panel per d, GD's line and its 2×, 3× bands."""
+    plt = pyplot()
+    dims = sorted({r["dim"] for r in rows})
+    fig, axes = plt.subplots(1, len(dims), figsize=(5.2 * len(dims), 4.2), squeeze=False)
+
+    def means(members):
+        by_f: dict[int, list[float]] = {}
+        for r in members:
+            by_f.setdefault(r["n_facts"], []).append(r["params_per_fact"])
+        return sorted((f, float(np.mean(v))) for f, v in by_f.items())
+
+    for ax, d in zip(axes[0], dims, strict=True):
+        at_d = [r for r in rows if r["dim"] == d]
+        gd = means([r for r in at_d if r["method"] == "gd"])
+        fs, cost = zip(*gd, strict=True)
+        ax.plot(fs, cost, "-", color="black", lw=2.5, label="gd (reference)")
+        for factor, style in ((2, "--"), (3, ":")):
+            ax.plot(fs, [factor * c for c in cost], style, color="grey", lw=1)
+            ax.annotate(f"{factor}× gd", (fs[-1], factor * cost[-1]), fontsize=7, color="grey")
+        for method in sorted({method_label(r) for r in at_d if r["method"] != "gd"}):
+            pts = means([r for r in at_d if method_label(r) == method])
+            ax.plot(*zip(*pts, strict=True), "o-", color=colours[method], ms=4, label=method)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("facts F")
+        ax.set_ylabel("parameters per fact (mean over seeds)")
+        ax.set_title(f"d = {d}", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=6)
+    fig.suptitle(f"{label}: cost at 100% recall against GD", fontsize=10)
+    save_figure(fig, path)
+
+
 def _rho_figure(rows, colours, path: Path) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -190,6 +227,12 @@ def plot_sweep(db, out_dir=None) -> dict[str, Any]:
             path,
         )
         plots.append(str(path))
+        family = [r for r in usable if r["family_label"] == label]
+        gd_dims = {r["dim"] for r in family if r["method"] == "gd"}
+        if gd_dims:
+            path = out / f"vs_gd__{_slug(label)}.png"
+            _gd_reference_figure(label, [r for r in family if r["dim"] in gd_dims], colours, path)
+            plots.append(str(path))
     if any((r.get("rho") or 0) > 0 for r in usable):
         path = out / "cost_vs_rho.png"
         _rho_figure(usable, colours, path)

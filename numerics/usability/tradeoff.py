@@ -54,7 +54,8 @@ class TradeoffPoint:
 
 #: The points of ``benchmarks/bench_tradeoff.py``: our construction from most compressed
 #: (the smallest safe code dimension m, slack 0.05) to least (m = d, more encoder slack), the
-#: follow-up's Hebbian construction and a GD-trained MLP at their capacities, and value
+#: follow-up's Hebbian constructions (``hebbian_ridge``; ``hebbian_dd``, data-dependent), the
+#: certified max-margin construction and a GD-trained MLP at their capacities, and value
 #: whitening on anisotropic (``conditioned``, κ = 10) embeddings.
 DEFAULT_POINTS = (
     TradeoffPoint("construct m=auto"),
@@ -64,6 +65,8 @@ DEFAULT_POINTS = (
     TradeoffPoint("construct slack=3", slack=3.0),
     TradeoffPoint("construct m=64 slack=3", code_dim=64, slack=3.0),
     TradeoffPoint("hebbian_ridge capacity", method="hebbian_ridge"),
+    TradeoffPoint("hebbian_dd capacity", method="hebbian_dd"),
+    TradeoffPoint("maxmargin capacity", method="maxmargin"),
     TradeoffPoint("gd capacity", method="gd"),
     TradeoffPoint("conditioned construct", family="conditioned"),
     TradeoffPoint("conditioned construct whitened", family="conditioned", whiten="values"),

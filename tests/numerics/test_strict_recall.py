@@ -450,6 +450,7 @@ def test_unavailable_cuda_is_an_input_error():
 @pytest.mark.parametrize("cache_bytes", [2**28, 0], ids=["resident", "streamed"])
 def test_cuda_recall_matches_cpu(monkeypatch, cache_bytes):
     monkeypatch.setattr(recall_module, "VALUE_CACHE_BYTES", cache_bytes)
+    monkeypatch.setattr(recall_module, "VALUE_CACHE_FREE_FRACTION", 0.0)
     rng = np.random.default_rng(3)
     keys, values = rng.normal(size=(50, 8)), rng.normal(size=(37, 8))
     values[5] = values[2]  # exercise the duplicate path on the device too
@@ -462,3 +463,14 @@ def test_cuda_recall_matches_cpu(monkeypatch, cache_bytes):
     assert gpu.device == "cuda:0"  # "cuda" resolved, and the module's outputs accepted
     np.testing.assert_allclose(gpu.margins, cpu.margins, rtol=1e-9, atol=1e-9)
     assert gpu.failed == cpu.failed
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_keeps_values_resident_while_they_fit_in_free_memory(monkeypatch):
+    monkeypatch.setattr(recall_module, "VALUE_CACHE_BYTES", 0)
+    values = np.random.default_rng(0).normal(size=(64, 8))
+    cuda = torch.device("cuda", torch.cuda.current_device())
+    store = recall_module._ValueStore(values, cuda, torch.float64)
+    assert store.resident is not None and store.resident.device == cuda
+    monkeypatch.setattr(recall_module, "VALUE_CACHE_FREE_FRACTION", 0.0)
+    assert recall_module._ValueStore(values, cuda, torch.float64).resident is None

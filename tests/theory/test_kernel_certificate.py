@@ -238,3 +238,18 @@ def test_same_input_same_certificate():
 def test_invalid_inputs(args, kwargs, pattern):
     with pytest.raises(InvalidInputError, match=pattern):
         kernel_eigenvalue_certificate(*args, **kwargs)
+
+
+def test_blocked_gram_and_cholesky_match_numpy_and_refuse_an_indefinite_matrix():
+    # Blocked so that numpy never calls the syrk/potrf that crash at 16384 rows; here at
+    # block sizes that do not divide n, against numpy's own on a small matrix.
+    rng = np.random.default_rng(4)
+    A = rng.normal(size=(301, 340))
+    np.testing.assert_allclose(kc._gram(A, rows=64), A @ A.T, rtol=1e-13, atol=1e-10)
+    Q = A @ A.T + np.eye(301)
+    L = kc._cholesky(Q, rows=64)
+    assert np.all(np.triu(L, 1) == 0.0)
+    np.testing.assert_allclose(L, np.linalg.cholesky(Q), rtol=1e-10, atol=1e-10)
+    Q[200, 200] = -1.0  # indefinite: a later diagonal block fails
+    with pytest.raises(np.linalg.LinAlgError):
+        kc._cholesky(Q, rows=64)

@@ -46,6 +46,34 @@ def test_chosen_decoder_meets_the_target_on_every_used_value_and_never_resolves(
         assert min(per_m.values()) < n_values
 
 
+@pytest.mark.parametrize("target", [0.05, 0.3, 0.6])
+def test_the_batched_path_chooses_what_theory_chooses(monkeypatch, target):
+    # From BATCHED_MIN_VALUES values on the search solves in torch batches
+    # (separators_torch); lowered here so that a small set takes that path.
+    import numerics.construction.separators_torch as separators_torch
+
+    fs = make_factset("spherical", n_facts=600, dim=24, seed=2, tied=True)
+    reference = choose_code_dim(fs.values, fs.fact_map, seed=2, rho_target=target)
+    batched_calls = []
+    real = separators_torch.batched_decodability
+
+    def counted(W, **kwargs):
+        batched_calls.append(W.shape)
+        return real(W, **kwargs)
+
+    monkeypatch.setattr(code_dim, "BATCHED_MIN_VALUES", 100)
+    monkeypatch.setattr(separators_torch, "BATCHED_MIN_VALUES", 100)
+    monkeypatch.setattr(code_dim, "batched_decodability", counted)
+    batched = choose_code_dim(fs.values, fs.fact_map, seed=2, rho_target=target)
+    assert batched_calls, "the batched path was not taken"
+    assert batched.code_dim == reference.code_dim
+    used = fs.used_values
+    np.testing.assert_allclose(
+        batched.rho_projected[used], reference.rho_projected[used], rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(batched.codes, reference.codes, rtol=0, atol=1e-12)
+
+
 def test_risk_order_puts_earlier_failures_first_then_central_values():
     fs = make_factset("spherical", n_facts=50, dim=8, seed=0, tied=True)
     values, used = np.asarray(fs.values), fs.used_values

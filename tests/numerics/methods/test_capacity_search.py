@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ class Scripted:
     floor: int = 0
     floor_error: type = WidthTooSmallError
     name: str = "scripted"
+    bracket_step: float = 2.0
 
     def initial_hidden(self, factset):
         return self.start
@@ -95,6 +97,39 @@ def test_monotone_search_lands_within_the_precision(threshold, start, rel):
     lo = _largest_failure_below(result)
     assert hi - lo <= max(1.0, rel * hi)  # a width below by more than that failed
     assert all(r == (1.0 if h >= threshold else 0.0) for h, r in result.trials)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    threshold=st.integers(1, 600),
+    start=st.integers(1, 700),
+    step=st.sampled_from([1.1, 1.25, 1.5, 3.0]),
+)
+def test_any_bracket_step_lands_within_the_precision(threshold, start, step):
+    method = Scripted(lambda h, s: h >= threshold, start=start, bracket_step=step)
+    result = capacity(BASIS, method)
+    hi = result.searched_hidden
+    assert result.reached and threshold <= hi < threshold + max(1.0, 0.05 * hi)
+    # The bracket's probes move by the step (rounded outward, at least one width).
+    bracket = []
+    for h, r in result.trials:
+        bracket.append(h)
+        if (r == 1.0) != (result.trials[0][1] == 1.0):
+            break
+    for a, b in zip(bracket[:-1], bracket[1:], strict=True):
+        if b < a:
+            assert b == max(1, min(a - 1, math.floor(a / step)))
+        else:
+            assert b == min(1000, max(a + 1, math.ceil(a * step)))
+
+
+def test_a_small_step_tries_fewer_widths_from_a_close_guess():
+    # Capacity 26, first guess 29 (maxmargin's situation at d = 32, F = 512).
+    def count(step):
+        method = Scripted(lambda h, s: h >= 26, start=29, bracket_step=step)
+        return len(capacity(BASIS, method).trials)
+
+    assert count(1.25) < count(2.0)
 
 
 def test_walks_up_when_the_independent_draw_fails():

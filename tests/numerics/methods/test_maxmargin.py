@@ -92,6 +92,24 @@ def test_capacity_search_runs():
     assert result.build.info["certificates_passed"]
 
 
+def test_an_affine_change_of_keys_and_a_scale_of_values_give_the_same_mlp(small):
+    # Solves run on standardised keys and values, so a set whose keys share a large offset
+    # and have norms ≫ 1 (as real embeddings do) is the same problem; the weights returned
+    # act on the raw keys. One round: later rounds re-read ReLU patterns, where rounding
+    # differences of the two inputs can flip a neuron at a key; within a round the inexact
+    # Newton–CG solves (to ‖∇J‖²/(2λ) ≤ 1e-3·J) pass them on at about 1e-6 of the logits.
+    rng = np.random.default_rng(3)
+    offset = 20.0 * rng.normal(size=small.dim)
+    moved = FactSet(7.0 * small.keys + offset, 0.05 * small.values, small.fact_map)
+    method = MaxMarginMethod(rounds=1)
+    built, reference = method.build(moved, 10, seed=0), method.build(small, 10, seed=0)
+    want = GatedMLP(reference.weights)(torch.tensor(small.keys))
+    got = GatedMLP(built.weights)(torch.tensor(moved.keys))
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0, atol=1e-4 * want.abs().max())
+    # Raw coordinates would not do: without the fold the same weights miss the moved keys.
+    assert not torch.allclose(GatedMLP(reference.weights)(torch.tensor(moved.keys)), want)
+
+
 def test_bad_configuration():
     with pytest.raises(InvalidInputError):
         MaxMarginMethod(activation="tanh")
@@ -99,3 +117,6 @@ def test_bad_configuration():
         MaxMarginMethod(activation="silu", gate_solves=True)
     with pytest.raises(InvalidInputError):
         MaxMarginMethod(lam=0.0)
+    for step in (1.0, 0.5, float("nan")):
+        with pytest.raises(InvalidInputError, match="bracket_step"):
+            MaxMarginMethod(bracket_step=step)

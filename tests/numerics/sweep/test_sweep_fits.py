@@ -3,6 +3,8 @@ only the database."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -118,6 +120,22 @@ def test_plot_sweep_reads_the_database_and_writes_pngs(tmp_path):
     assert {f["method"] for f in result["rho_fits"]} == {"a", "b"}
     default = plot_sweep(db)
     assert default["out"] == str(tmp_path / "planted_plots")
+
+
+def test_gd_reference_plot_only_for_families_with_gd_rows(tmp_path):
+    db = tmp_path / "with_gd.sqlite"
+    rows = _rows(rho_exponent=0.0)
+    gd = [
+        {**r, "key": "gd" + r["key"], "method": "gd", "params": r["params"] / 10}
+        for r in rows
+        if r["method"] == "a" and r["family_label"] == "x" and r["dim"] == 16
+    ]
+    with SweepStore(db) as store:
+        for row in rows + gd:
+            store.write({k: v for k, v in row.items() if k != "reached"} | {"reached": 1})
+    plots = [Path(p).name for p in plot_sweep(db, tmp_path / "out")["plots"]]
+    # Family x has GD rows (at d = 16 only), family y none: one reference plot, for x.
+    assert [p for p in plots if p.startswith("vs_gd__")] == ["vs_gd__x.png"]
 
 
 def test_plot_sweep_refuses_a_missing_database(tmp_path):

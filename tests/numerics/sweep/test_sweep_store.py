@@ -159,7 +159,8 @@ def test_opening_an_older_database_for_writing_adds_the_columns(tmp_path):
 def test_the_committed_sweep_database_keeps_opening(tmp_path):
     with SweepStore(COMMITTED, readonly=True) as store:
         committed = store.rows()
-    assert committed and all(r["min_bits"] is None for r in committed)
+    # It holds rows from before the bits columns existed (and, since, rows with them).
+    assert committed and any(r["min_bits"] is None for r in committed)
     copy = tmp_path / "copy.sqlite"
     shutil.copy(COMMITTED, copy)
     with SweepStore(copy) as store:  # a resumed sweep would write into it
