@@ -60,21 +60,12 @@ def child(n_facts: int, dim: int, device: str, seed: int, progress_path: str) ->
     import torch
 
     from numerics.construction.pipeline import ConstructionConfig, construct
-    from numerics.embeddings.generators import FactSetSpec
+    from numerics.embeddings.generators import make_factset
 
     cuda = torch.device(device).type == "cuda"
     stage("start", device=device, gpu=torch.cuda.get_device_name(device) if cuda else None)
     _log_steps(stage, device if cuda else None)
-    spec = FactSetSpec(
-        family="spherical",
-        n_facts=n_facts,
-        n_values=n_facts,
-        dim=dim,
-        seed=seed,
-        fact_map="bijection",
-        tied=True,
-    )
-    factset = spec.build()
+    factset = make_factset("spherical", n_facts=n_facts, dim=dim, seed=seed, tied=True)
     stage("factset")
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)

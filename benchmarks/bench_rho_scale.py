@@ -4,7 +4,7 @@ per-value solver timed on a subset of the same values in the same run.
 Usage: ``python benchmarks/bench_rho_scale.py [--quick] [--values M] [--subset N] [--device D]
 [--name S]``
 
-Values: tied spherical (``FactSetSpec`` with a bijection, seed 0), M = 2^16, d = 128
+Values: tied spherical (``make_factset`` with a bijection, seed 0), M = 2^16, d = 128
 (``--quick``: M = 2^12; ``--values`` any other M). Measured: the time and peak memory of
 :func:`numerics.construction.separators_torch.batched_decodability` on all M values, and of
 :func:`theory.rho.decodability` (``method="mnp"``) on the first ``--subset`` values (default
@@ -32,23 +32,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _report import write_results  # noqa: E402  (the script's own folder is on sys.path)
 
 from numerics.construction.separators_torch import batched_decodability  # noqa: E402
-from numerics.embeddings.generators import FactSetSpec  # noqa: E402
+from numerics.embeddings.generators import make_factset  # noqa: E402
 from theory.rho import decodability, verify_certificate  # noqa: E402
 
 DIM = 128
 
 
 def _values(n_values: int) -> np.ndarray:
-    spec = FactSetSpec(
-        family="spherical",
-        n_facts=n_values,
-        n_values=n_values,
-        dim=DIM,
-        seed=0,
-        fact_map="bijection",
-        tied=True,
-    )
-    return np.asarray(spec.build().values, dtype=np.float64)
+    factset = make_factset("spherical", n_facts=n_values, dim=DIM, seed=0, tied=True)
+    return np.asarray(factset.values, dtype=np.float64)
 
 
 def main() -> None:
