@@ -587,9 +587,8 @@ def _decoder(
             progress=progress,
         )
         if not decoder.decodable:
-            full_dimension_decoder(
-                values, fact_map, progress, config.device
-            )  # raises if infeasible
+            # raises if infeasible
+            full_dimension_decoder(values, fact_map, progress, config.device)
             raise InvalidInputError(
                 f"code_dim = {config.code_dim} is too small: projected values "
                 f"{preview_indices(used[~(decoder.rho_projected[used] > 0)])} become undecodable; "
