@@ -39,7 +39,8 @@ Pipeline (paper §4; details derived here):
    certifies, the build with the most certified keys (the fewest parameters among equals) is
    returned with ``float32_certified`` false and its uncertified keys. The bfloat16
    certificate is reported too (a worst-case bound almost never certifies: n·u ≥ 1 once
-   h ≥ 256), and the float32 and bfloat16 recall *measured* by casting on this machine.
+   h ≥ 256, and then the certifier skips the bounds and computes only the float64 margins),
+   and the float32 and bfloat16 recall *measured* by casting on this machine.
 
 Fact sets with an undecodable used value are refused (:class:`InfeasibleFactSetError`): the
 construction tries up to ``m = d`` with the identity projection, which preserves ρ, and

@@ -120,7 +120,8 @@ class PrecisionCertificate:
         The certified format, the MLP's σ, where the bounds were computed.
     bounded : bool
         False when ``n u ≥ 1`` for some dot-product length ``n`` (e.g. bfloat16 with
-        h ≥ 256): the model gives no bound and no key is certified.
+        h ≥ 256): the model gives no bound and no key is certified; only the float64
+        margins are computed then (``margin_lower`` −inf, ``margin_error`` inf).
     certified : ndarray of bool, shape (F,)
         Key ``i`` decodes to ``f(i)`` under every evaluation the model allows.
     margin_lower : ndarray, shape (F,)
@@ -378,6 +379,12 @@ def _certify(weights, factset, fmt: FloatFormat, device, observe, key_chunk, ref
         err_buf = torch.empty(chunk, n_values, dtype=_F64, device=device)
         for start in range(0, n_facts, chunk):
             stop = min(start + chunk, n_facts)
+            if not bounded:  # no bound to compute: the float64 margins only (one F×M pass)
+                result = _margins_chunk(
+                    prep, keys[start:stop], fmap[start:stop], shared, logit_buf[: stop - start]
+                )
+                out["margins_float64"][start:stop] = result
+                continue
             result = _certify_chunk(
                 prep,
                 keys[start:stop],
@@ -395,6 +402,7 @@ def _certify(weights, factset, fmt: FloatFormat, device, observe, key_chunk, ref
         flags["certified"][:] = flags["refined"][:] = flags["overflow"][:] = False
         out["ratio"][:] = 0.0
         out["margin_error"][:] = np.inf
+        out["margin_lower"][:] = -np.inf
     candidates = (~flags["certified"] | flags["refined"]) & (out["margin_lower"] > 0)
     skipped = int((candidates & np.isnan(out["refined_ratio"]) & ~flags["overflow"]).sum())
 
@@ -421,6 +429,17 @@ def _certify(weights, factset, fmt: FloatFormat, device, observe, key_chunk, ref
         **out,
         **flags,
     )
+
+
+def _margins_chunk(prep, keys, target, vals: ValueLayouts, logits) -> np.ndarray:
+    """The float64 reference margins of one key chunk, as :func:`_certify_chunk` computes
+    them, without its error bounds (for a format whose model gives none at this length)."""
+    rows = torch.arange(keys.shape[0], device=target.device)
+    fwd = forward_rows(prep, keys, vals.fmt, target.device)
+    torch.matmul(fwd.g, vals.cols, out=logits)
+    true_logit = logits[rows, target].clone()
+    logits[rows, target] = -float("inf")
+    return (true_logit - logits.amax(dim=1)).cpu().numpy()
 
 
 def _certify_chunk(prep, keys, target, vals: ValueLayouts, logits, err, budget, overflowing):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from numerics.embeddings import make_factset
 from numerics.factset import FactSet
@@ -108,6 +110,43 @@ def test_an_affine_change_of_keys_and_a_scale_of_values_give_the_same_mlp(small)
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=0, atol=1e-4 * want.abs().max())
     # Raw coordinates would not do: without the fold the same weights miss the moved keys.
     assert not torch.allclose(GatedMLP(reference.weights)(torch.tensor(moved.keys)), want)
+
+
+@given(
+    start=st.floats(0.0, 0.9),
+    rate=st.floats(0.0, 0.1),
+    done=st.integers(0, 29),
+)
+def test_the_stall_rule_never_stops_a_build_on_course_to_store_every_fact(start, rate, done):
+    # Recall rising linearly at `rate` reaches 1 by round 30 when start + rate·(30 − done')
+    # ≥ 1 from any round on; the rule extrapolates at twice the rate, so it never stops such
+    # a build, and it never looks before round stall_after.
+    method = MaxMarginMethod()
+    trajectory = [min(1.0, start + rate * r) for r in range(done + 1)]
+    reason = method._stalled(trajectory)
+    if done < method.stall_after:
+        assert reason is None
+    if trajectory[-1] + rate * (method.rounds - done) >= 1.0:
+        assert reason is None
+
+
+def test_the_stall_rule_stops_a_flat_build_and_says_why():
+    method = MaxMarginMethod()
+    assert method._stalled([0.2] * method.stall_after) is None  # round stall_after not done
+    reason = method._stalled([0.2] * (method.stall_after + 1))
+    assert reason is not None and "stalled" in reason and "0.2" in reason
+
+
+def test_a_build_far_below_capacity_stops_at_the_stall_round(small):
+    # 64 facts in d = 12 need ≈ 10 neurons; 3 cannot come near, and the build says so at
+    # round stall_after instead of running all 30 rounds.
+    method = MaxMarginMethod(patience=30)
+    built = method.build(small, 3, seed=0)
+    info = built.info
+    assert info["recall_float32"] < 0.5
+    assert info["rounds_run"] == method.stall_after
+    assert info["stopped"].startswith("stalled")
+    assert len(info["recall_by_round"]) == method.stall_after + 1  # rounds 0 … stall_after
 
 
 def test_bad_configuration():

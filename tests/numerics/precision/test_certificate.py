@@ -147,7 +147,12 @@ def test_bfloat16_with_256_hidden_neurons_has_no_bound():
     assert np.isinf(cert.margin_error).all()
     summary = cert.to_dict()
     assert summary["bounded"] is False and summary["certified_fraction"] == 0.0
-    assert certify_recall(weights, facts, "float32", observe=False).bounded
+    bounded = certify_recall(weights, facts, "float32", observe=False)
+    assert bounded.bounded
+    # Without a bound only the float64 margins are computed (one pass, no error terms): the
+    # same reference margins as the bounded path's, and no lower bound.
+    np.testing.assert_allclose(cert.margins_float64, bounded.margins_float64, rtol=1e-12)
+    assert np.isneginf(cert.margin_lower).all() and (cert.ratio == 0).all()
 
 
 def test_a_weight_beyond_float16_range_overflows():
