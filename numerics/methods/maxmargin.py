@@ -204,7 +204,6 @@ class MaxMarginMethod:
         solves: list[dict] = []
         best: tuple[float, GatedMLPWeights | None, int] = (-1.0, None, 0)  # recall, MLP, round
         stored = 0.0
-        trajectory: list[float] = []  # best float32 recall after each round (index = round)
 
         def run(block: str, rnd: int, problem: BlockProblem, X: torch.Tensor) -> torch.Tensor:
             t0 = time.perf_counter()
@@ -258,14 +257,13 @@ class MaxMarginMethod:
         stopped = None
         try:
             for rnd in range(1, self.rounds + 1):
-                trajectory.append(max(best[0], 0.0))
                 if rnd - max(best[2], 1) > self.patience:
                     stopped = (
                         f"no gain in float32 recall for {self.patience} rounds (best "
                         f"{best[0]:.4g} at round {best[2]})"
                     )
                     break
-                if (stopped := self._stalled(trajectory)) is not None:
+                if (stopped := self._stalled(_recall_by_round(solves))) is not None:
                     break
                 s = act(kt @ gate.T)
                 up = run(
@@ -332,16 +330,18 @@ class MaxMarginMethod:
             info["farkas"] = self._farkas(factset, weights, d, standard)
         return BuildResult(weights=weights, method=self.name, hidden=h, info=info)
 
-    def _stalled(self, trajectory: list[float]) -> str | None:
+    def _stalled(self, by_round: list[float]) -> str | None:
         """Why the build should stop (the stall rule at ``stall_after``), or None.
 
-        ``trajectory[r]`` is the best float32 recall after round r (r = 0: the warm start);
-        called before round ``len(trajectory)`` runs."""
-        done = len(trajectory) - 1
+        ``by_round[r]`` is the best float32 recall of round r's solves (r = 0: the warm
+        start); called before round ``len(by_round)`` runs. The rule reads the best recall
+        so far after each round."""
+        done = len(by_round) - 1
         if done < max(self.stall_after, self.stall_window):
             return None
-        rate = (trajectory[done] - trajectory[done - self.stall_window]) / self.stall_window
-        reach = trajectory[done] + 2.0 * rate * (self.rounds - done)
+        trajectory = np.maximum.accumulate(by_round)
+        rate = float(trajectory[done] - trajectory[done - self.stall_window]) / self.stall_window
+        reach = float(trajectory[done]) + 2.0 * rate * (self.rounds - done)
         if reach >= 1.0:
             return None
         return (
@@ -419,12 +419,13 @@ class MaxMarginMethod:
 
 
 def _recall_by_round(solves: list[dict]) -> list[float]:
-    """The best float32 recall of each round's solves (round 0: the warm start)."""
+    """The best float32 recall of each round's solves, rounds 0 … last (0 for a round
+    without a scored solve: round 0 under ``init="zero"``)."""
     out: dict[int, float] = {}
     for solve in solves:
         if "recall_float32" in solve:
             out[solve["round"]] = max(out.get(solve["round"], 0.0), solve["recall_float32"])
-    return [out[r] for r in sorted(out)]
+    return [out.get(r, 0.0) for r in range(max(out) + 1)] if out else []
 
 
 def _standardisation(factset: FactSet) -> tuple[np.ndarray, float, float]:

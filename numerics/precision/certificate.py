@@ -79,6 +79,7 @@ from numerics.mlp import GatedMLPWeights
 from numerics.precision.propagation import (
     ValueLayouts,
     forward_bounds,
+    forward_reference,
     forward_rows,
     logit_coefficients,
     pair_errors,
@@ -435,8 +436,7 @@ def _margins_chunk(prep, keys, target, vals: ValueLayouts, logits) -> np.ndarray
     """The float64 reference margins of one key chunk, as :func:`_certify_chunk` computes
     them, without its error bounds (for a format whose model gives none at this length)."""
     rows = torch.arange(keys.shape[0], device=target.device)
-    fwd = forward_rows(prep, keys, vals.fmt, target.device)
-    torch.matmul(fwd.g, vals.cols, out=logits)
+    torch.matmul(forward_reference(prep, keys, target.device), vals.cols, out=logits)
     true_logit = logits[rows, target].clone()
     logits[rows, target] = -float("inf")
     return (true_logit - logits.amax(dim=1)).cpu().numpy()

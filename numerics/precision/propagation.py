@@ -38,6 +38,7 @@ __all__ = [
     "RowBounds",
     "forward_bounds",
     "forward_rows",
+    "forward_reference",
     "logit_coefficients",
     "ValueLayouts",
     "pair_errors",
@@ -48,8 +49,8 @@ _INV_SQRT_2PI = 0.3989422804014327
 #: Elements of the widest temporary of the forward pass (1 MiB of float64). Much larger
 #: temporaries come from fresh pages at every allocation, which is slow on some machines;
 #: much smaller ones leave a few keys per block at large widths (4 at h ≈ 3,900 with 2^15),
-#: where per-call overhead dominated: 2^17 is 1.4–2.2× faster than 2^15 at h = 300 … 3,900,
-#: d = 128 on this 2-core CPU (same bounds).
+#: where per-call overhead dominated: 2^17 was 1.5–2.2× faster than 2^15 at h = 300 … 3,900,
+#: d = 128 on this 2-core CPU (a one-off timing; the error bounds came out identical).
 FORWARD_BLOCK = 2**17
 
 
@@ -264,6 +265,20 @@ def forward_rows(prep: PreparedMLP, keys: np.ndarray, fmt: FloatFormat, device: 
     ]
     names = [f.name for f in fields(RowBounds)]
     return RowBounds(*(torch.cat([getattr(p, n) for p in parts]) for n in names))
+
+
+def forward_reference(prep: PreparedMLP, keys: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The float64 reference ``g̃`` of :func:`forward_rows` (the same products, in the same
+    blocks), without any bound: for a format whose model gives none."""
+    h = prep.hidden
+    rows = max(1, FORWARD_BLOCK // max(2 * h, keys.shape[1]))
+    parts = []
+    for i in range(0, keys.shape[0], rows):
+        x = torch.tensor(keys[i : i + rows], dtype=_F64, device=device)
+        z = x @ prep.up.w.T + prep.up.bias
+        p = ACTIVATIONS[prep.activation](z[:, :h]) * z[:, h:]
+        parts.append(p @ prep.down.w.T + prep.down.bias)
+    return torch.cat(parts)
 
 
 def pair_errors(
