@@ -65,6 +65,8 @@ def child(n_facts: int, n_values: int, dim: int, seed: int) -> None:
                 "float32_recall": built.float32.accuracy,
                 "params_per_fact": built.params / n_facts,
                 "code_dim": built.code_dim,
+                "code_dims_tried": [list(step) for step in built.code_dims_tried],
+                "encoder": built.encoder.method,
                 "kernel_condition": built.encoder.kernel_condition,
             }
         )

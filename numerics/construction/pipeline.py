@@ -39,8 +39,9 @@ Pipeline (paper §4; details derived here):
    certifies, the build with the most certified keys (the fewest parameters among equals) is
    returned with ``float32_certified`` false and its uncertified keys. The bfloat16
    certificate is reported too (a worst-case bound almost never certifies: n·u ≥ 1 once
-   h ≥ 256, and then the certifier skips the bounds and computes only the float64 margins),
-   and the float32 and bfloat16 recall *measured* by casting on this machine.
+   h ≥ 256, and then the certifier skips the bounds and takes the float64 recall's
+   margins), and the float32 and bfloat16 recall *measured* by casting on this machine (the
+   certificates' observations).
 
 Fact sets with an undecodable used value are refused (:class:`InfeasibleFactSetError`): the
 construction tries up to ``m = d`` with the identity projection, which preserves ρ, and
@@ -446,6 +447,15 @@ def cast_recall(
     )
 
 
+def _observed(certificate, weights, factset, dtype, device) -> RecallResult:
+    """The recall in ``dtype`` that ``certificate`` observed (the same evaluation as
+    :func:`cast_recall`), or :func:`cast_recall` where it observed none (a weight or value
+    beyond the format's range)."""
+    if certificate.observed is not None:
+        return certificate.observed
+    return cast_recall(weights, factset, dtype, device)
+
+
 def construct(
     factset: FactSet, config: ConstructionConfig = ConstructionConfig(), *, progress: bool = False
 ) -> Construction:
@@ -496,18 +506,20 @@ def construct(
             if key > (best.certificate.certified_fraction, -best.weights.n_params):
                 best = build
     weights = best.weights
+    # The bfloat16 model gives no bound once h ≥ 256: the float64 recall's margins serve.
+    bf16_certificate = certify_recall(
+        weights, factset, "bfloat16", device=config.device, reference=best.recall
+    )
     return Construction(
         weights=weights.to(device="cpu"),
         config=config,
         code_dim=best.decoder.code_dim,
         rho_projected=best.decoder.rho,
         recall=best.recall,
-        float32=cast_recall(weights, factset, torch.float32, config.device),
-        bf16=cast_recall(weights, factset, torch.bfloat16, config.device),
+        float32=_observed(best.certificate, weights, factset, torch.float32, config.device),
+        bf16=_observed(bf16_certificate, weights, factset, torch.bfloat16, config.device),
         float32_certificate=best.certificate,
-        bf16_certificate=certify_recall(
-            weights, factset, "bfloat16", device=config.device, observe=False
-        ),
+        bf16_certificate=bf16_certificate,
         code_dims_tried=tuple(tried),
         bijective=is_bijection(fact_map, factset.n_values),
         encoder=best.encoder,

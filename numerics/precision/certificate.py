@@ -32,7 +32,10 @@ certificate's ``model`` field states it in words): inputs, values and weights ro
 the format once (``|δ| ≤ u``, u = 2^-24 float32, 2^-8 bfloat16, 2^-11 float16, plus an
 absolute ``η ≤ λ``, the smallest normal, for underflow); each dot product of length ``n``
 (bias = one more term) in the format in any order with error ``≤ γ_n Σ|x_i y_i| +
-2nλ(1 + γ_n)``, ``γ_n = nu/(1 − nu)`` (no bound when ``nu ≥ 1``: nothing certified); the
+2nλ(1 + γ_n)``, ``γ_n = nu/(1 − nu)`` (no bound when ``nu ≥ 1``: nothing certified), where
+in the down projection's ``γ_n`` only the terms that may be nonzero count (a ReLU neuron
+whose computed gate input is provably negative gives an exact zero, and adding zero is
+exact in IEEE arithmetic; the sparse encoder's keys each turn on a few caps); the
 activation within ``k u |σ(x)| + k_x u |x| + λ`` of σ at its computed input (silu k = 4,
 k_x = 1/16; gelu k = 4, k_x = 8; relu and identity exact), with the input error propagated
 through ``sup |σ'|`` on an interval around the reference (1.0999 silu, 1.1290 gelu, 1
@@ -62,7 +65,12 @@ bounded by ``α64 · max_j |v_j|`` (one bound for all j; it is ~1e-16 relative).
 Cost: two F×M×d float64 matmuls (reference logits and ``α |V|ᵀ``) plus about five
 float64 passes through each layer, and O(d·h) per refined (key, competitor) pair, only for
 keys whose exact margin is provably positive (at most ``refine_pairs`` pairs); memory
-O(chunk · max(h, M)).
+O(chunk · max(h, M)). Bitwise-equal gate rows (with their biases) are evaluated once, and
+bitwise-equal down columns are summed per group in the nonnegative products and the pair
+bounds (:class:`~numerics.precision.propagation.PreparedMLP`): the construction repeats
+each of its N gate rows m times and each code direction r times, so its gate side costs N
+columns instead of h = m·N, its down layer's four nonnegative products become sums over
+m columns (one per code direction), and a refined pair costs O(d·m) instead of O(d·h).
 """
 
 from __future__ import annotations
@@ -75,7 +83,7 @@ import numpy as np
 import torch
 
 from numerics.dtypes import resolve_device
-from numerics.mlp import GatedMLPWeights
+from numerics.mlp import GatedMLP, GatedMLPWeights
 from numerics.precision.propagation import (
     ValueLayouts,
     forward_bounds,
@@ -86,6 +94,7 @@ from numerics.precision.propagation import (
     prepare,
     upper,
 )
+from numerics.strict_recall import RecallResult, recall
 from theory.errors import InvalidInputError
 from theory.rounding import (
     CERTIFIABLE_FORMATS,
@@ -147,9 +156,10 @@ class PrecisionCertificate:
         (all False when not ``bounded``).
     margins_float64 : ndarray, shape (F,)
         The float64 margins of the reference pass.
-    margins_observed : ndarray or None, shape (F,)
-        Margins computed in ``dtype`` with torch on ``device`` (:func:`~numerics.recall`),
-        when observed (``None`` also when a weight or value overflows the format).
+    observed : RecallResult or None
+        Recall computed in ``dtype`` with torch on ``device`` (:func:`~numerics.recall`,
+        TF32 off), when observed (``None`` also when a weight or value overflows the
+        format); ``margins_observed`` are its margins.
     model : str
         The arithmetic model, in words.
     seconds, observe_seconds : float
@@ -169,7 +179,7 @@ class PrecisionCertificate:
     refine_skipped: int
     overflow: np.ndarray
     margins_float64: np.ndarray
-    margins_observed: np.ndarray | None
+    observed: RecallResult | None
     model: str
     seconds: float
     observe_seconds: float
@@ -177,6 +187,10 @@ class PrecisionCertificate:
     @property
     def n_facts(self) -> int:
         return int(self.certified.size)
+
+    @property
+    def margins_observed(self) -> np.ndarray | None:
+        return None if self.observed is None else self.observed.margins
 
     @property
     def certified_fraction(self) -> float:
@@ -294,6 +308,7 @@ def certify_recall(
     observe: bool = True,
     key_chunk: int | None = None,
     refine_pairs: int = REFINE_PAIRS,
+    reference: RecallResult | None = None,
 ) -> PrecisionCertificate:
     """Certify, key by key, that ``weights`` decodes ``factset`` when evaluated in ``dtype``.
 
@@ -319,6 +334,12 @@ def certify_recall(
         (:func:`~numerics.precision.propagation.pair_errors`, O(h·d) each); 0 turns the
         refinement off. A key whose pairs do not fit in what is left is not refined
         (counted in ``refine_skipped``).
+    reference : RecallResult, optional
+        The float64 recall of these weights on this fact set (:func:`~numerics.recall`),
+        when the caller has it: where the model gives no bound, its margins are the
+        certificate's ``margins_float64`` (all it has to report besides the observation)
+        instead of a pass of its own. Ignored where there is a bound (the bounds come with
+        their own reference pass).
 
     Returns
     -------
@@ -345,10 +366,14 @@ def certify_recall(
         raise InvalidInputError(
             f"dtype {dtype!r} cannot be certified; choose one of {', '.join(CERTIFIABLE_FORMATS)}"
         )
-    return _certify(weights, factset, float_format(dtype), device, observe, key_chunk, refine_pairs)
+    return _certify(
+        weights, factset, float_format(dtype), device, observe, key_chunk, refine_pairs, reference
+    )
 
 
-def _certify(weights, factset, fmt: FloatFormat, device, observe, key_chunk, refine_pairs):
+def _certify(
+    weights, factset, fmt: FloatFormat, device, observe, key_chunk, refine_pairs, reference=None
+):
     keys, values, fact_map = _inputs(weights, factset)
     device = resolve_device(device)
     n_facts, dim = keys.shape
@@ -375,11 +400,20 @@ def _certify(weights, factset, fmt: FloatFormat, device, observe, key_chunk, ref
     out = {name: np.full(n_facts, np.nan) for name in names}
     flags = {name: np.zeros(n_facts, dtype=bool) for name in ("certified", "refined", "overflow")}
     budget = [refine_pairs if bounded else 0]
+    if reference is not None and not bounded:
+        if reference.dtype != "float64" or reference.n_facts != n_facts:
+            raise InvalidInputError(
+                f"reference must be the float64 recall of these {n_facts} keys, got "
+                f"{reference.dtype} recall of {reference.n_facts}"
+            )
+        out["margins_float64"][:] = reference.margins
     with torch.no_grad():
         logit_buf = torch.empty(chunk, n_values, dtype=_F64, device=device)
         err_buf = torch.empty(chunk, n_values, dtype=_F64, device=device)
         for start in range(0, n_facts, chunk):
             stop = min(start + chunk, n_facts)
+            if not bounded and reference is not None:
+                break  # no bound to compute, and the float64 margins are given
             if not bounded:  # no bound to compute: the float64 margins only (one F×M pass)
                 result = _margins_chunk(
                     prep, keys[start:stop], fmap[start:stop], shared, logit_buf[: stop - start]
@@ -425,7 +459,7 @@ def _certify(weights, factset, fmt: FloatFormat, device, observe, key_chunk, ref
         else f"custom format {fmt}",
         seconds=seconds,
         observe_seconds=observe_seconds,
-        margins_observed=observed,
+        observed=observed,
         refine_skipped=skipped if bounded else 0,
         **out,
         **flags,
@@ -535,28 +569,27 @@ def _refine(candidates, s, threshold, pair_ratio, budget, c):
     return ratio, refined
 
 
-def _observe(weights, factset, dtype_name: str, device: torch.device) -> np.ndarray:
-    """Margins of recall in ``dtype_name`` with torch on ``device``, TF32 off."""
-    from numerics.mlp import GatedMLP
-    from numerics.strict_recall import recall
-
+def _observe(weights, factset, dtype_name: str, device: torch.device) -> RecallResult:
+    """Recall in ``dtype_name`` with torch on ``device``, TF32 off."""
     dtype = getattr(torch, dtype_name)
     mlp = GatedMLP(weights.to(device=device, dtype=dtype))
-    result = recall(mlp, factset, device=device, dtype=dtype)  # TF32 off: recall sees to it
-    return np.array(result.margins, dtype=np.float64)
+    return recall(mlp, factset, device=device, dtype=dtype)  # TF32 off: recall sees to it
 
 
-def logit_error_bounds(weights, factset, fmt: FloatFormat, *, device="cpu", pairs=False):
+def logit_error_bounds(
+    weights, factset, fmt: FloatFormat, *, device="cpu", pairs=False, group=True
+):
     """Dense bounds for small problems (F×M matrices): ``(logits64, E64, E, overflow)``.
 
     ``logits64[i, j]`` is the float64 reference <g(k_i), v_j>, ``E64[i, j] ≥ |logits64 −
     exact|``, ``E[i, j] ≥ |computed in fmt − exact|`` (every j, the true one included).
     With ``pairs=True``, ``E[i, j]`` is instead the refined bound on the error of the
-    difference ``<g(k_i), v_f(i) − v_j>`` (``E[i, f(i)] = 0``).
+    difference ``<g(k_i), v_f(i) − v_j>`` (``E[i, f(i)] = 0``). ``group=False``: every gate
+    row and down column evaluated as given (:func:`~numerics.precision.propagation.prepare`).
     """
     keys, values, fact_map = _inputs(weights, factset)
     device = resolve_device(device)
-    prep = prepare(weights, fmt, device)
+    prep = prepare(weights, fmt, device, group)
     vals_t = torch.tensor(values.T, dtype=_F64, device=device)
     vals = ValueLayouts(vals_t.T.contiguous(), vals_t, vals_t.abs(), fmt)
     with torch.no_grad():

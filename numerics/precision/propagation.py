@@ -30,6 +30,7 @@ from theory.rounding import (
 __all__ = [
     "FORWARD_BLOCK",
     "upper",
+    "ColumnGroups",
     "LinearBounds",
     "PreparedMLP",
     "prepare",
@@ -46,12 +47,15 @@ __all__ = [
 
 _F64 = torch.float64
 _INV_SQRT_2PI = 0.3989422804014327
-#: Elements of the widest temporary of the forward pass (1 MiB of float64). Much larger
-#: temporaries come from fresh pages at every allocation, which is slow on some machines;
-#: much smaller ones leave a few keys per block at large widths (4 at h ≈ 3,900 with 2^15),
-#: where per-call overhead dominated: 2^17 was 1.5–2.2× faster than 2^15 at h = 300 … 3,900,
-#: d = 128 on this 2-core CPU (a one-off timing; the error bounds came out identical).
-FORWARD_BLOCK = 2**17
+#: Elements of the widest temporary of the forward pass (8 MiB of float64). Much larger
+#: temporaries come from fresh pages at every allocation (glibc maps blocks above its
+#: threshold, at most 32 MiB, afresh), which is slow; much smaller ones leave a few keys per
+#: block at large widths, where each matmul rereads all the weights for them. One-off
+#: timings of the forward bounds on this 2-core CPU, d = 128, random MLPs (same bounds):
+#: 2^20 was 1.1× as fast as 2^17 at h = 300 and 3,900, 1.6× at h = 16,000; at h = 32,759
+#: (the construction at F = M = 2^16) the float32 certificate of 1,024 keys took 3.2 s
+#: against 7.6 s with 2^17 and 3.9 s with 2^22.
+FORWARD_BLOCK = 2**20
 
 
 def upper(t: torch.Tensor) -> torch.Tensor:
@@ -60,8 +64,55 @@ def upper(t: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
+class ColumnGroups:
+    """The groups of bitwise-equal columns of a matrix: ``of[k]`` is column ``k``'s group.
+
+    Sums over the groups are what the bounds need (:class:`LinearBounds`). Columns often
+    come in runs (the construction's down projection repeats code direction ``t`` in
+    columns ``t·r … t·r + r − 1``, then appends gadget columns): the longest prefix of runs
+    of one length ``r`` is summed by a reshape (``run_of``: each run's group), the rest by a
+    scatter, which is far slower per column."""
+
+    of: torch.Tensor  # n_in
+    count: int
+    w: torch.Tensor  # out × count: one column per group, signed
+    wabs: torch.Tensor
+    run: int  # r (1: no runs)
+    prefix: int  # columns in the runs of length r
+    run_of: torch.Tensor  # prefix / r: the group of each run
+
+    @classmethod
+    def find(cls, w: torch.Tensor) -> ColumnGroups | None:
+        """The groups of ``w``'s columns, or None if they are all distinct."""
+        distinct, of = torch.unique(w, dim=1, return_inverse=True)
+        if distinct.shape[1] == w.shape[1]:
+            return None
+        starts = torch.ones_like(of, dtype=torch.bool)
+        starts[1:] = of[1:] != of[:-1]
+        lengths = torch.diff(torch.nonzero(starts)[:, 0], append=of.new_tensor([of.numel()]))
+        run = int(lengths[0])
+        runs = int(torch.cumprod(lengths == run, 0).sum())  # the prefix of runs of length r
+        count, prefix = distinct.shape[1], runs * run
+        return cls(of, count, distinct, distinct.abs(), run, prefix, of[:prefix:run])
+
+    def sums(self, a: torch.Tensor) -> torch.Tensor:
+        """``Σ_{k ∈ g} a[:, k]`` for every group ``g`` (rows × count)."""
+        rows, p = a.shape[0], self.prefix
+        out = a.new_zeros((rows, self.count))
+        out.index_add_(1, self.run_of, a[:, :p].reshape(rows, -1, self.run).sum(dim=2))
+        return out.index_add_(1, self.of[p:], a[:, p:])
+
+
+@dataclass(frozen=True)
 class LinearBounds:
-    """One linear map ``W y + b`` prepared for the bounds (float64, on the device)."""
+    """One linear map ``W y + b`` prepared for the bounds (float64, on the device).
+
+    ``columns``: where ``W`` has bitwise-equal columns (the construction's down projection
+    repeats each code direction ``r`` times), their groups, with one column of ``W`` per
+    group: the nonnegative products ``|W| a`` of the bounds are then computed as
+    ``Σ_g |W_g| (Σ_{k∈g} a_k)``, the same real number (distributivity; the float64 rounding
+    of either form is below ``γ_{n+1}`` relative, far inside :func:`upper`'s factor). None
+    where the columns are distinct."""
 
     w: torch.Tensor  # out × n_in, signed
     wabs: torch.Tensor
@@ -69,31 +120,84 @@ class LinearBounds:
     babs: torch.Tensor
     has_bias: torch.Tensor  # out, 0/1
     length: torch.Tensor  # out: n_in + has_bias
+    columns: ColumnGroups | None = None
 
     @classmethod
-    def build(cls, w: torch.Tensor, b: torch.Tensor | None, has: torch.Tensor) -> LinearBounds:
+    def build(
+        cls, w: torch.Tensor, b: torch.Tensor | None, has: torch.Tensor, group: bool = False
+    ) -> LinearBounds:
         out, n_in = w.shape
         bias = torch.zeros(out, dtype=_F64, device=w.device) if b is None else b
-        return cls(w, w.abs(), bias, bias.abs(), has, n_in + has)
+        columns = ColumnGroups.find(w) if group else None
+        return cls(w, w.abs(), bias, bias.abs(), has, n_in + has, columns)
 
-    def gamma(self, u: float) -> torch.Tensor:
-        n_in = self.w.shape[1]
-        g0, g1 = gamma(n_in, u), gamma(n_in + 1, u)
-        return torch.where(self.has_bias > 0, g1, g0).to(_F64)
+    def abs_product(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        """``[a_1; a_2; …] |W|ᵀ`` for nonnegative ``a_k`` (rows × n_in each), grouped where
+        columns repeat (summed per group before they are stacked)."""
+        if self.columns is None:
+            return torch.cat(parts) @ self.wabs.T
+        return torch.cat([self.columns.sums(a) for a in parts]) @ self.columns.wabs.T
+
+    def gamma(self, u: float, live: torch.Tensor | None = None) -> torch.Tensor:
+        """``γ_n`` of every output (out,), ``n`` = inputs + bias; with ``live`` (rows,),
+        the inputs that may be nonzero in each row, ``γ`` of ``live + bias`` (rows × out)."""
+        # theory.rounding.gamma's formula, in float64 throughout
+        nu = (self.w.shape[1] if live is None else live[:, None]) + self.has_bias
+        nu = nu * u
+        return torch.where(nu < 1, nu / (1 - nu), torch.full_like(nu, float("inf")))
 
 
 @dataclass(frozen=True)
 class PreparedMLP:
-    up: LinearBounds  # gate and up projections stacked: rows [0, h) gate, [h, 2h) up
+    """The weights as the bounds use them. Gate rows (with their biases) that are bitwise
+    equal give equal gate values, bounds and activations in every evaluation the model
+    allows, so the gate side is computed once per distinct row: ``up``'s rows are the
+    ``n_gate`` distinct gate rows then the ``h`` up rows, and ``gate_of[n]`` is the distinct
+    row of neuron ``n`` (None when every gate row is distinct: rows [0, h) are the gate
+    rows in order). The down projection's equal columns are grouped (:class:`LinearBounds`).
+    """
+
+    up: LinearBounds  # distinct gate rows, then the h up rows
     down: LinearBounds
     activation: str
     hidden: int
     weights_overflow: bool
+    n_gate: int
+    gate_of: torch.Tensor | None
+
+    def gate_side(self, t: torch.Tensor) -> torch.Tensor:
+        """A per-distinct-gate-row quantity (rows × n_gate) for every neuron (rows × h)."""
+        return t if self.gate_of is None else t[:, self.gate_of]
+
+    def neurons(self, on: torch.Tensor) -> torch.Tensor:
+        """Per row, the neurons whose distinct gate row is marked in ``on`` (rows × n_gate)."""
+        if self.gate_of is None:
+            return on.sum(dim=1).to(_F64)
+        shares = torch.bincount(self.gate_of, minlength=self.n_gate).to(_F64)
+        return on.to(_F64) @ shares
 
 
-def prepare(weights, fmt: FloatFormat, device: torch.device) -> PreparedMLP:
+def _distinct_gate_rows(gate: torch.Tensor, bias: torch.Tensor | None):
+    """``(rows, bias, gate_of)``: the distinct rows of ``[gate | bias]`` and each neuron's
+    row among them; ``gate_of`` is None (and the rows are ``gate``) when all are distinct."""
+    both = gate if bias is None else torch.cat([gate, bias[:, None]], dim=1)
+    distinct, inverse = torch.unique(both, dim=0, return_inverse=True)
+    if distinct.shape[0] == gate.shape[0]:
+        return gate, bias, None
+    rows = distinct if bias is None else distinct[:, :-1]
+    return rows, None if bias is None else distinct[:, -1], inverse
+
+
+def prepare(weights, fmt: FloatFormat, device: torch.device, group: bool = True) -> PreparedMLP:
+    """``weights`` for the bounds; ``group=False`` treats every gate row and down column as
+    distinct (the same bounds up to float64 rounding: the tests' reference)."""
     w = weights.to(device=device, dtype=_F64)
     h = w.hidden
+    if group:
+        gate, gate_bias, gate_of = _distinct_gate_rows(w.gate, w.gate_bias)
+    else:
+        gate, gate_bias, gate_of = w.gate, w.gate_bias, None
+    n_gate = gate.shape[0]
 
     def flag(b, n):
         return torch.full((n,), 0.0 if b is None else 1.0, dtype=_F64, device=device)
@@ -102,16 +206,16 @@ def prepare(weights, fmt: FloatFormat, device: torch.device) -> PreparedMLP:
         return torch.zeros(n, dtype=_F64, device=device) if b is None else b
 
     stacked_bias = None
-    if w.gate_bias is not None or w.up_bias is not None:
-        stacked_bias = torch.cat([bias_or_zero(w.gate_bias, h), bias_or_zero(w.up_bias, h)])
+    if gate_bias is not None or w.up_bias is not None:
+        stacked_bias = torch.cat([bias_or_zero(gate_bias, n_gate), bias_or_zero(w.up_bias, h)])
     up = LinearBounds.build(
-        torch.cat([w.gate, w.up]),
+        torch.cat([gate, w.up]),
         stacked_bias,
-        torch.cat([flag(w.gate_bias, h), flag(w.up_bias, h)]),
+        torch.cat([flag(gate_bias, n_gate), flag(w.up_bias, h)]),
     )
-    down = LinearBounds.build(w.down, w.down_bias, flag(w.down_bias, w.dim))
+    down = LinearBounds.build(w.down, w.down_bias, flag(w.down_bias, w.dim), group=group)
     largest = max(float(t.abs().max()) for t in w._parts().values() if t is not None)
-    return PreparedMLP(up, down, w.activation, h, largest > fmt.max_finite)
+    return PreparedMLP(up, down, w.activation, h, largest > fmt.max_finite, n_gate, gate_of)
 
 
 def lipschitz_torch(activation: str, x_hi: torch.Tensor) -> torch.Tensor:
@@ -133,29 +237,34 @@ def lipschitz_torch(activation: str, x_hi: torch.Tensor) -> torch.Tensor:
     return torch.where(tail, envelope.clamp(max=cap), torch.full_like(x_hi, cap))
 
 
-def layer_bounds(lin: LinearBounds, y, e64y, my, ey, fmt: FloatFormat):
+def layer_bounds(lin: LinearBounds, y, e64y, my, ey, fmt: FloatFormat, live=None, live64=None):
     """Reference value, its float64 error, the format error and an overflow flag of
     ``W y + b``: ``y`` the float64 reference input with error ``e64y`` (None: exact),
-    ``my ≥ |ŷ|`` and ``ey ≥ |ŷ − y|`` for the format's computed input."""
+    ``my ≥ |ŷ|`` and ``ey ≥ |ŷ − y|`` for the format's computed input. ``live`` /
+    ``live64`` (rows,): how many inputs of each row may be nonzero in the format's /
+    the reference evaluation (None: all). An input that is exactly zero adds nothing to a
+    sum and no rounding (IEEE: 0·w = ±0 and a + 0 = a exactly, in any order, with FMA or a
+    wider accumulator), so the relative term takes ``γ`` of the live inputs; the absolute
+    term ``2nλ(1 + γ)`` keeps every input (a flushed subnormal partial sum)."""
     ref = REFERENCE_FORMAT
     c = y.shape[0]
     z = y @ lin.w.T + lin.bias
     parts = [y.abs(), my, ey] + ([] if e64y is None else [e64y])
-    prods = torch.cat(parts) @ lin.wabs.T
+    prods = lin.abs_product(parts)
     s64, s, t = prods[:c], prods[c : 2 * c], prods[2 * c : 3 * c]
-    g64 = lin.gamma(ref.unit_roundoff)
-    e64 = g64 * (s64 + lin.babs) + 2 * lin.length * ref.smallest_normal * (1 + g64)
+    g64, g64_all = lin.gamma(ref.unit_roundoff, live64), lin.gamma(ref.unit_roundoff)
+    e64 = g64 * (s64 + lin.babs) + 2 * lin.length * ref.smallest_normal * (1 + g64_all)
     if e64y is not None:
         e64 = e64 + prods[3 * c :]
     e64 = upper(e64)
 
     u_in, lam = fmt.input_roundoff, fmt.smallest_normal
-    g = lin.gamma(fmt.unit_roundoff)
+    g, g_all = lin.gamma(fmt.unit_roundoff, live), lin.gamma(fmt.unit_roundoff)
     s_m = my.sum(dim=1, keepdim=True)
     weight_err = u_in * s + lam * s_m  # ≥ |Ŵ − W| M_y
     bias_err = u_in * lin.babs + lam * lin.has_bias  # ≥ |b̂ − b|
     abs_sum = s + weight_err + lin.babs + bias_err  # ≥ Σ |ŵ_i ŷ_i| + |b̂|
-    rounding = upper(g * abs_sum + weight_err + bias_err + 2 * lin.length * lam * (1 + g))
+    rounding = upper(g * abs_sum + weight_err + bias_err + 2 * lin.length * lam * (1 + g_all))
     t = upper(t)  # ≥ |W| E_y: the propagated input error
     e = upper(rounding + t)
     overflow = ((1 + g) * upper(abs_sum) >= fmt.max_finite).any(dim=1)
@@ -186,10 +295,10 @@ def forward_bounds(prep: PreparedMLP, x: torch.Tensor, fmt: FloatFormat) -> RowB
     mx = upper(ax + ex)
     z, e64z, ez, of, _, _ = layer_bounds(prep.up, x, None, mx, ex, fmt)
     overflow |= of
-    h = prep.hidden
-    zg, za = z[:, :h], z[:, h:]
-    e64g, e64a = e64z[:, :h], e64z[:, h:]
-    eg, ea = ez[:, :h], ez[:, h:]
+    n = prep.n_gate  # the gate side below runs once per distinct gate row
+    zg, za = z[:, :n], z[:, n:]
+    e64g, e64a = e64z[:, :n], e64z[:, n:]
+    eg, ea = ez[:, :n], ez[:, n:]
 
     act = prep.activation
     k, kx = ACTIVATION_ERROR[act]
@@ -209,6 +318,15 @@ def forward_bounds(prep: PreparedMLP, x: torch.Tensor, fmt: FloatFormat) -> RowB
         eh = eh + k * u * (ah + eh) + kx * u * upper(zg.abs() + e64g + eg) + lam
     eh = upper(eh)
     mh = upper(ah + eh)
+    live = live64 = None
+    if act == "relu":
+        # A gate whose computed input is provably negative gives σ̂ = 0 and p̂ = 0 exactly
+        # (max(ẑ, 0) rounds nothing), so its neuron's terms in the down layer are exact zeros
+        # (layer_bounds): per key, count the neurons that may be on (fl(a + b) < 0 only if
+        # a + b < 0, so the test is safe), in the format and in the reference.
+        live = prep.neurons(~(zg + upper(e64g + eg) < 0))
+        live64 = prep.neurons(hid != 0)
+    hid, e64h, ah, eh, mh = (prep.gate_side(t) for t in (hid, e64h, ah, eh, mh))
 
     aa = upper(za.abs() + e64a)
     ma = upper(aa + ea)
@@ -220,7 +338,9 @@ def forward_bounds(prep: PreparedMLP, x: torch.Tensor, fmt: FloatFormat) -> RowB
     overflow |= ((1 + u) * upper(mh * ma) >= fmt.max_finite).any(dim=1)
     mp = upper(p.abs() + e64p + ep)
 
-    g_out, e64_out, e_out, of, rounding, t = layer_bounds(prep.down, p, e64p, mp, ep, fmt)
+    g_out, e64_out, e_out, of, rounding, t = layer_bounds(
+        prep.down, p, e64p, mp, ep, fmt, live, live64
+    )
     overflow |= of
     mg = upper(g_out.abs() + e64_out + e_out)
     return RowBounds(g_out, e64_out, mg, e_out, overflow, ep, rounding, t)
@@ -276,7 +396,8 @@ def forward_reference(prep: PreparedMLP, keys: np.ndarray, device: torch.device)
     for i in range(0, keys.shape[0], rows):
         x = torch.tensor(keys[i : i + rows], dtype=_F64, device=device)
         z = x @ prep.up.w.T + prep.up.bias
-        p = ACTIVATIONS[prep.activation](z[:, :h]) * z[:, h:]
+        n = prep.n_gate
+        p = prep.gate_side(ACTIVATIONS[prep.activation](z[:, :n])) * z[:, n:]
         parts.append(p @ prep.down.w.T + prep.down.bias)
     return torch.cat(parts)
 
@@ -299,14 +420,20 @@ def pair_errors(
     u_in = fmt.input_roundoff
     coefficient = gd * (1 + u_in) + u_in
     extra = gamma(dim, ref.unit_roundoff) + 2 * ref.unit_roundoff
-    block = max(1, FORWARD_BLOCK // max(prep.hidden, dim))
+    lin = prep.down
+    # Equal columns of D give equal entries of DᵀΔv: Σ_k |DᵀΔv|_k E_p,k is summed per group
+    # of equal columns (LinearBounds), O(d·groups) per pair instead of O(d·h).
+    if lin.columns is None:
+        down, ep = lin.w, fwd.ep  # d × h
+    else:
+        down, ep = lin.columns.w, lin.columns.sums(fwd.ep)
+    block = max(1, FORWARD_BLOCK // max(down.shape[1], dim))
     out = torch.empty(i.numel(), dtype=_F64, device=i.device)
-    down = prep.down.w  # d × h
     for s in range(0, i.numel(), block):
         ii, tt, jj = i[s : s + block], t[s : s + block], j[s : s + block]
         dv = vals.rows[tt] - vals.rows[jj]
         adv = dv.abs()
-        hidden_part = ((dv @ down).abs() * fwd.ep[ii]).sum(dim=1)
+        hidden_part = ((dv @ down).abs() * ep[ii]).sum(dim=1)
         e = (
             coefficient * (fwd.mg[ii] * (vals.abs_rows[tt] + vals.abs_rows[jj])).sum(dim=1)
             + 2 * beta[ii]

@@ -40,7 +40,12 @@ from hypothesis import HealthCheck, Phase, assume, event, given, note, settings
 from hypothesis import strategies as st
 from scipy.optimize import nnls
 
-from numerics.construction.pipeline import Construction, ConstructionConfig, construct
+from numerics.construction.pipeline import (
+    Construction,
+    ConstructionConfig,
+    cast_recall,
+    construct,
+)
 from numerics.embeddings.generators import (
     FACT_MAPS,
     FAMILIES,
@@ -539,6 +544,20 @@ def test_metadata_cast_flags_agree_with_an_independent_cast_check(which, tmp_pat
         assert float(meta["float32_recall"]) == 1.0 and float(meta["bf16_recall"]) == 1.0
         assert meta["float32_certified"] == "true"  # margins far above rounding
     assert float(meta["min_margin_float64"]) == pytest.approx(m64.min(), rel=1e-9)
+
+
+def test_the_cast_recalls_are_the_certificates_observations():
+    """construct reports the float32 and bfloat16 recall its certificates observed, the same
+    evaluation as a cast of the weights; with h ≥ 256 the bfloat16 model gives no bound and
+    the certificate carries the float64 recall's margins."""
+    fs = make_factset("spherical", n_facts=512, dim=16, seed=0, tied=True)
+    built = construct(fs, ConstructionConfig(seed=0))
+    assert built.hidden >= 256 and not built.bf16_certificate.bounded
+    for result, dtype in ((built.float32, torch.float32), (built.bf16, torch.bfloat16)):
+        cast = cast_recall(built.weights, fs, dtype)
+        assert result.dtype == cast.dtype and np.array_equal(result.margins, cast.margins)
+    assert built.float32 is built.float32_certificate.observed
+    assert np.array_equal(built.bf16_certificate.margins_float64, built.recall.margins)
 
 
 # --------------------------------------------------------------------------- parameter count

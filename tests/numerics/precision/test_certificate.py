@@ -13,9 +13,10 @@ import torch
 from numerics.construction.pipeline import construct
 from numerics.embeddings.generators import make_factset
 from numerics.factset import FactSet
-from numerics.mlp import GatedMLPWeights
+from numerics.mlp import GatedMLP, GatedMLPWeights
 from numerics.precision import PrecisionCertificate, certify_recall, logit_error_bounds
 from numerics.precision.propagation import lipschitz_torch as _lipschitz
+from numerics.strict_recall import recall
 from theory.errors import InvalidInputError
 from theory.rounding import FORMATS, lipschitz_on_interval
 
@@ -153,6 +154,19 @@ def test_bfloat16_with_256_hidden_neurons_has_no_bound():
     # same reference margins as the bounded path's, and no lower bound.
     np.testing.assert_allclose(cert.margins_float64, bounded.margins_float64, rtol=1e-12)
     assert np.isneginf(cert.margin_lower).all() and (cert.ratio == 0).all()
+    # A caller's float64 recall stands in for that pass (and is ignored where there is a
+    # bound); the observation is the recall in the format.
+    reference = recall(GatedMLP(weights), facts)
+    given = certify_recall(weights, facts, "bfloat16", reference=reference)
+    assert np.array_equal(given.margins_float64, reference.margins)
+    assert not given.bounded and np.isinf(given.margin_error).all()
+    assert np.array_equal(given.margins_observed, cert.margins_observed)
+    assert given.observed.dtype == "bfloat16"
+    shifted = dataclasses.replace(reference, margins=reference.margins + 1.0)
+    ignored = certify_recall(weights, facts, "float32", observe=False, reference=shifted)
+    assert np.array_equal(ignored.margins_float64, bounded.margins_float64)
+    with pytest.raises(InvalidInputError, match="float64 recall"):
+        certify_recall(weights, facts, "bfloat16", reference=given.observed)
 
 
 def test_a_weight_beyond_float16_range_overflows():

@@ -316,3 +316,78 @@ def test_refined_keys_decode_under_every_simulated_evaluation(float16_refined):
     plain = certify_recall(weights, factset, "float16", observe=False, refine_pairs=0)
     assert np.array_equal(plain.certified, cert.certified & ~cert.refined)
     assert plain.worst_refined_ratio is None
+
+
+def shared_problem(seed, activation):
+    """A random MLP laid out as the construction's: each gate row (and bias) repeated for 3
+    groups, each down column repeated 4 times (a code direction per group of neurons)."""
+    weights, facts = random_problem(seed, activation, biases=True, hidden=12)
+    gen = torch.Generator().manual_seed(seed)
+    gate, gate_bias = torch.randn(4, 4, generator=gen, dtype=torch.float64), torch.randn(4)
+    down = 0.5 * torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    shared = dataclasses.replace(
+        weights,
+        gate=gate.repeat(3, 1),
+        gate_bias=gate_bias.to(torch.float64).repeat(3),
+        down=down.repeat_interleave(4, dim=1),
+    )
+    return shared, facts
+
+
+@pytest.mark.parametrize("activation", ["silu", "gelu", "relu"])
+@pytest.mark.parametrize("fmt", ["float32", "bfloat16"])
+def test_shared_gate_rows_and_down_columns_keep_the_bounds_sound(activation, fmt):
+    weights, facts = shared_problem(6, activation)
+    check_sound(weights, facts, fmt, 6)
+    assert check_pairs_sound(weights, facts, fmt, 6) > 0.01
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_grouping_equal_rows_and_columns_gives_the_same_bounds(pairs):
+    weights, facts = shared_problem(8, "silu")
+    fmt = FORMATS["float32"]
+    grouped = logit_error_bounds(weights, facts, fmt, pairs=pairs)
+    plain = logit_error_bounds(weights, facts, fmt, pairs=pairs, group=False)
+    for a, b in zip(grouped[:3], plain[:3], strict=True):
+        # another float64 evaluation order: a logit near 0 differs by its rounding only
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14 * np.abs(b).max())
+    assert np.array_equal(grouped[3], plain[3])
+    # ... and grouping changes nothing for an MLP whose rows and columns are all distinct
+    weights, facts = random_problem(8, "silu", biases=True)
+    for a, b in zip(
+        logit_error_bounds(weights, facts, fmt, pairs=pairs),
+        logit_error_bounds(weights, facts, fmt, pairs=pairs, group=False),
+        strict=True,
+    ):
+        assert np.array_equal(a, b)
+
+
+def test_relu_neurons_that_are_provably_off_do_not_lengthen_the_sums():
+    """A ReLU neuron whose gate input is provably negative contributes exact zeros. With
+    three neurons always off and five always on, the bounds equal those of the five on
+    neurons alone with the identity gate (the same function on these keys, computed without
+    the zero count), up to the λ-level terms that keep every input; and the simulated
+    evaluations stay within them."""
+    weights, facts = random_problem(9, "relu", biases=True, hidden=8)
+    reach = 1.5 * float(np.abs(facts.keys @ weights.gate.numpy().T).max())
+    gate_bias = torch.full((8,), reach, dtype=torch.float64)
+    gate_bias[:3] = -reach  # |gate·k| < reach: off for every key, the others on
+    full = dataclasses.replace(weights, gate_bias=gate_bias)
+    keep = slice(3, None)
+    on_only = dataclasses.replace(
+        full,
+        gate=full.gate[keep],
+        up=full.up[keep],
+        down=full.down[:, keep],
+        gate_bias=gate_bias[keep],
+        up_bias=full.up_bias[keep],
+        activation="identity",
+    )
+    fmt = FORMATS["float32"]
+    for pairs in (False, True):
+        with_off = logit_error_bounds(full, facts, fmt, pairs=pairs)
+        without = logit_error_bounds(on_only, facts, fmt, pairs=pairs)
+        for a, b in zip(with_off[:3], without[:3], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-30)
+    check_sound(full, facts, "float32", 9)
+    check_pairs_sound(full, facts, "float32", 9)
