@@ -78,21 +78,41 @@ class _Caps:
             self.gate[n, : len(s)] = s
         self.keys = keys[self.index]  # (N, q'_max, d)
         self.n_keys = n_keys
+        self._buffers: dict[str, Tensor] = {}
         diag = keys.new_zeros(n_keys).index_add_(
             0, self.index.reshape(-1), self.gate.reshape(-1) ** 2
         )
         self.diagonal = diag * (keys**2).sum(dim=1)  # Q_ii = ‖k_i‖² Σ_n s_in²
 
+    def _buffer(self, name: str, shape: tuple[int, ...]) -> Tensor:
+        """A work tensor kept across CG iterations: allocating the N × q'_max × m
+        temporaries afresh every iteration fragmented the heap (the resident size grew by
+        gigabytes over a solve at F = 2^16)."""
+        buffers = self._buffers
+        if name not in buffers or buffers[name].shape != shape:
+            buffers[name] = self.keys.new_empty(shape)
+        return buffers[name]
+
     def adjoint(self, alpha: Tensor) -> Tensor:
-        """Φᵀα: block n is ``A_n = Σ_{i∈I_n} s_in k_i α_iᵀ`` (N × d × m) for α (F × m)."""
-        gathered = alpha.index_select(0, self.index.reshape(-1)).view(*self.index.shape, -1)
-        return torch.bmm(self.keys.transpose(1, 2), self.gate[:, :, None] * gathered)
+        """Φᵀα: block n is ``A_n = Σ_{i∈I_n} s_in k_i α_iᵀ`` (N × d × m) for α (F × m).
+        The result is a work tensor, overwritten by the next call."""
+        rows, width = self.index.shape
+        m = alpha.shape[1]
+        gathered = self._buffer("gathered", (rows * width, m))
+        torch.index_select(alpha, 0, self.index.reshape(-1), out=gathered)
+        gathered = gathered.view(rows, width, m).mul_(self.gate[:, :, None])
+        out = self._buffer("blocks", (rows, self.keys.shape[2], m))
+        return torch.bmm(self.keys.transpose(1, 2), gathered, out=out)
 
     def apply(self, blocks: Tensor) -> Tensor:
-        """Φ vec(A): row i is ``Σ_{n: i∈I_n} s_in A_nᵀ k_i`` (F × m) for A (N × d × m)."""
-        terms = torch.bmm(self.keys, blocks) * self.gate[:, :, None]
-        out = blocks.new_zeros((self.n_keys, blocks.shape[2]))
-        return out.index_add_(0, self.index.reshape(-1), terms.reshape(-1, blocks.shape[2]))
+        """Φ vec(A): row i is ``Σ_{n: i∈I_n} s_in A_nᵀ k_i`` (F × m) for A (N × d × m).
+        The result is a work tensor, overwritten by the next call."""
+        rows, width = self.index.shape
+        m = blocks.shape[2]
+        terms = torch.bmm(self.keys, blocks, out=self._buffer("terms", (rows, width, m)))
+        terms.mul_(self.gate[:, :, None])
+        out = self._buffer("out", (self.n_keys, m)).zero_()
+        return out.index_add_(0, self.index.reshape(-1), terms.reshape(-1, m))
 
 
 def _threshold(scores: Tensor, low: int, window: int) -> tuple[Tensor, list[Tensor], list[Tensor]]:

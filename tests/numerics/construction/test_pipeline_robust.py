@@ -65,7 +65,9 @@ def test_robust_rule_keeps_the_fraction_of_rho_and_stores_every_fact(
     low_v, high_v = rho_bracket(fs.values, used)
     low_w, _ = rho_bracket(fs.values @ projection_from_weights(robust), used)
     assert low_w >= fraction * high_v
-    assert low_v <= robust.rho_values <= high_v
+    # the recomputed bounds are another float64 evaluation of the same sums: a few ulps
+    slack = 8 * np.spacing(high_v)
+    assert low_v - slack <= robust.rho_values <= high_v + slack
     assert robust.code_dim >= smallest.code_dim
     assert file_recall(robust, fs, tmp_path / "robust.safetensors") == 1.0
     assert robust.float32_certified
