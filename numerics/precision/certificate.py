@@ -400,7 +400,8 @@ def _certify(
     out = {name: np.full(n_facts, np.nan) for name in names}
     flags = {name: np.zeros(n_facts, dtype=bool) for name in ("certified", "refined", "overflow")}
     budget = [refine_pairs if bounded else 0]
-    if reference is not None and not bounded:
+    given = reference is not None and not bounded  # the float64 margins, nothing to bound
+    if given:
         if reference.dtype != "float64" or reference.n_facts != n_facts:
             raise InvalidInputError(
                 f"reference must be the float64 recall of these {n_facts} keys, got "
@@ -410,10 +411,8 @@ def _certify(
     with torch.no_grad():
         logit_buf = torch.empty(chunk, n_values, dtype=_F64, device=device)
         err_buf = torch.empty(chunk, n_values, dtype=_F64, device=device)
-        for start in range(0, n_facts, chunk):
+        for start in range(0, 0 if given else n_facts, chunk):
             stop = min(start + chunk, n_facts)
-            if not bounded and reference is not None:
-                break  # no bound to compute, and the float64 margins are given
             if not bounded:  # no bound to compute: the float64 margins only (one F×M pass)
                 result = _margins_chunk(
                     prep, keys[start:stop], fmap[start:stop], shared, logit_buf[: stop - start]

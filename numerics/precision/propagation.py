@@ -164,6 +164,7 @@ class PreparedMLP:
     weights_overflow: bool
     n_gate: int
     gate_of: torch.Tensor | None
+    gate_shares: torch.Tensor  # n_gate: the neurons sharing each distinct gate row
 
     def gate_side(self, t: torch.Tensor) -> torch.Tensor:
         """A per-distinct-gate-row quantity (rows × n_gate) for every neuron (rows × h)."""
@@ -171,10 +172,7 @@ class PreparedMLP:
 
     def neurons(self, on: torch.Tensor) -> torch.Tensor:
         """Per row, the neurons whose distinct gate row is marked in ``on`` (rows × n_gate)."""
-        if self.gate_of is None:
-            return on.sum(dim=1).to(_F64)
-        shares = torch.bincount(self.gate_of, minlength=self.n_gate).to(_F64)
-        return on.to(_F64) @ shares
+        return on.to(_F64) @ self.gate_shares
 
 
 def _distinct_gate_rows(gate: torch.Tensor, bias: torch.Tensor | None):
@@ -198,6 +196,11 @@ def prepare(weights, fmt: FloatFormat, device: torch.device, group: bool = True)
     else:
         gate, gate_bias, gate_of = w.gate, w.gate_bias, None
     n_gate = gate.shape[0]
+    shares = (
+        torch.ones(n_gate, dtype=_F64, device=device)
+        if gate_of is None
+        else torch.bincount(gate_of, minlength=n_gate).to(_F64)
+    )
 
     def flag(b, n):
         return torch.full((n,), 0.0 if b is None else 1.0, dtype=_F64, device=device)
@@ -215,7 +218,8 @@ def prepare(weights, fmt: FloatFormat, device: torch.device, group: bool = True)
     )
     down = LinearBounds.build(w.down, w.down_bias, flag(w.down_bias, w.dim), group=group)
     largest = max(float(t.abs().max()) for t in w._parts().values() if t is not None)
-    return PreparedMLP(up, down, w.activation, h, largest > fmt.max_finite, n_gate, gate_of)
+    overflow = largest > fmt.max_finite
+    return PreparedMLP(up, down, w.activation, h, overflow, n_gate, gate_of, shares)
 
 
 def lipschitz_torch(activation: str, x_hi: torch.Tensor) -> torch.Tensor:
