@@ -4,7 +4,7 @@
 ``pipeline``         :func:`construct` (the ``factmlp construct`` verb) and its config
 ``code_dim``         the code dimension m: the smallest safe one, by a risk-ordered search
 ``encoder_dense``    the dense kernel solve (SiLU gates on whitened keys, one Cholesky)
-``encoder_sparse``   threshold-ReLU caps solved by Jacobi-CG, for F > 2^14
+``encoder_sparse``   threshold-ReLU caps solved by Jacobi-CG, for F > 2^13
 ``encoder_spline``   the spline fallback along one direction (e.g. d = 2)
 ===================  ======================================================================
 """

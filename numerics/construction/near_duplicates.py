@@ -5,7 +5,7 @@
 (measured on 512 unit keys, d = 32, one pair moved: 1.9e7 at distance 4.6e-3, 1.9e9 at
 4.6e-4, 1.9e11 at 4.6e-5, and the solve misses its codes at 4.6e-6); the construction then
 fell back to the whole-set spline (m·F neurons then, 7168 at F = 512). Here the cluster costs
-one neuron per extra key. Only the dense encoder is split (``auto`` up to 2^14 keys).
+one neuron per extra key. Only the dense encoder is split (``auto`` up to 2^13 keys).
 
 **Detection** (:func:`find_clusters`). Two distinct keys are *near* when
 ``‖k_i − k_j‖ < NEAR_DISTANCE·s``, ``s`` the keys' spread (RMS distance from their mean). Not

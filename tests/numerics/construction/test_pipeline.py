@@ -735,6 +735,19 @@ def test_every_encoder_stores_a_generic_set(encoder, tmp_path):
     assert (file_margins(path, fs.keys, fs.values, fs.fact_map) > 0).all()
 
 
+@pytest.mark.parametrize("n_facts, expected", [(200, "dense"), (201, "sparse")])
+def test_auto_encoder_goes_sparse_above_the_dense_limit(n_facts, expected, monkeypatch):
+    # The limit counts distinct keys: at it the kernel is solved densely, one key beyond it
+    # the sparse encoder takes over (the real limit, 2^13, is too slow to build here).
+    import numerics.construction.pipeline as module
+
+    monkeypatch.setattr(module, "DENSE_MAX_KEYS", 200)
+    fs = make_factset("spherical", n_facts=n_facts, dim=16, seed=3)
+    built = construct(fs)
+    assert built.encoder.method == expected
+    assert built.recall.accuracy == 1.0
+
+
 def test_unknown_encoder_is_refused():
     with pytest.raises(InvalidInputError, match="encoder 'qr' is unknown"):
         ConstructionConfig(encoder="qr")
