@@ -106,10 +106,11 @@ __all__ = [
 #: 2e2–3e2 on spherical sets with F = 2048, d = 64); it only sets the a-priori m.
 AMPLIFICATION_GUESS = 1e3
 #: Largest number of distinct keys the ``auto`` encoder solves densely. Measured (d = 128,
-#: tied spherical bijection, seed 0, 2 cores): at F = 2^14 the dense build takes about 100 s
-#: per code dimension and its float32 certificate still missed keys after 5 growth steps
-#: (over 600 s), while the sparse encoder built and certified it at the first m in 56 s with
-#: 141 params/fact; at 2^13 the dense one certifies at the first m (27 s, 92 params/fact).
+#: tied spherical bijection, seed 0, 2 cores; one-off stage timings): at F = 2^14 the dense
+#: build took about 65 s per code dimension plus 30 s for its decoder, and its float32
+#: certificate still missed keys after 5 builds at growing m (900 s), while the sparse encoder
+#: built and certified it at the first m in 55 s with 141 params/fact; at 2^13 the dense one
+#: certifies at the first m with 92 params/fact (`bench_construct_scale.py --stretch`).
 DENSE_MAX_KEYS = 2**13
 #: Largest number of distinct keys the ``auto`` encoder hands to the spline fallback (it
 #: has F hidden neurons once folded and evaluates F×F gate values).
