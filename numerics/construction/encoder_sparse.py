@@ -290,7 +290,7 @@ def solve_encoder_sparse(
     active_per_key: float = 4.0,
     generator: torch.Generator | None = None,
     device: str | torch.device = "cpu",
-    tol: float = 1e-11,
+    tol: float | None = None,
     max_iterations: int = 2000,
     tolerance: float = CODE_TOLERANCE,
 ) -> EncoderSolution:
@@ -310,10 +310,13 @@ def solve_encoder_sparse(
     generator : torch.Generator (CPU) for the gate directions; the same seed gives
         bit-identical weights on the CPU
     device : where the linear algebra runs
-    tol : CG stops at ``max_t ‖(T − Qα)_t‖ / ‖T_t‖ < tol``
+    tol : CG stops at ``max_t ‖(T − Qα)_t‖ / ‖T_t‖ < tol``; default
+        ``tolerance / (8 √F_unique)``: then every key's residual is at most
+        ``tolerance / 8`` relative to RMS_j ‖T_j‖ (``‖r_i‖ ≤ ‖R‖_F < tol ‖T‖_F``), which
+        leaves room for the drift of the recurrence and the rounding of the built weights
     max_iterations : CG iterations allowed
     tolerance : the largest relative code error of the built weights accepted (per key,
-        relative to max(‖T_i‖, RMS_j ‖T_j‖)); CG at tol = 1e-11 gives about 1e-10
+        relative to max(‖T_i‖, RMS_j ‖T_j‖))
 
     Returns
     -------
@@ -345,7 +348,7 @@ def solve_encoder_sparse(
     K, T = validate_system(keys, targets, slack)
     if not (math.isfinite(active_per_key) and active_per_key > 0):
         raise InvalidInputError(f"active_per_key must be finite and > 0, got {active_per_key!r}")
-    if not (0 < tol < 1):
+    if tol is not None and not (0 < tol < 1):
         raise InvalidInputError(f"tol must lie in (0, 1), got {tol!r}")
     if not (0 < tolerance < 1):
         raise InvalidInputError(f"tolerance must lie in (0, 1), got {tolerance!r}")
@@ -362,6 +365,8 @@ def solve_encoder_sparse(
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
 
     n_unique, dim = unique.shape
+    if tol is None:
+        tol = tolerance / (8 * math.sqrt(n_unique))
     key_scale = float(np.sqrt(np.mean(np.sum(unique**2, axis=1))))
     rank = int(np.linalg.matrix_rank(unique))
     n_random = math.ceil((1.0 + slack) * n_unique / rank)

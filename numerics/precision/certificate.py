@@ -576,7 +576,7 @@ def _observe(weights, factset, dtype_name: str, device: torch.device) -> RecallR
 
 
 def logit_error_bounds(
-    weights, factset, fmt: FloatFormat, *, device="cpu", pairs=False, group=True
+    weights, factset, fmt: FloatFormat, *, device="cpu", pairs=False, group=True, compact=True
 ):
     """Dense bounds for small problems (F×M matrices): ``(logits64, E64, E, overflow)``.
 
@@ -584,7 +584,9 @@ def logit_error_bounds(
     exact|``, ``E[i, j] ≥ |computed in fmt − exact|`` (every j, the true one included).
     With ``pairs=True``, ``E[i, j]`` is instead the refined bound on the error of the
     difference ``<g(k_i), v_f(i) − v_j>`` (``E[i, f(i)] = 0``). ``group=False``: every gate
-    row and down column evaluated as given (:func:`~numerics.precision.propagation.prepare`).
+    row and down column evaluated as given (:func:`~numerics.precision.propagation.prepare`);
+    ``compact=False``: every ReLU neuron evaluated, even those off for every key
+    (:func:`~numerics.precision.propagation.forward_bounds`).
     """
     keys, values, fact_map = _inputs(weights, factset)
     device = resolve_device(device)
@@ -592,7 +594,7 @@ def logit_error_bounds(
     vals_t = torch.tensor(values.T, dtype=_F64, device=device)
     vals = ValueLayouts(vals_t.T.contiguous(), vals_t, vals_t.abs(), fmt)
     with torch.no_grad():
-        fwd = forward_bounds(prep, torch.tensor(keys, dtype=_F64, device=device), fmt)
+        fwd = forward_bounds(prep, torch.tensor(keys, dtype=_F64, device=device), fmt, compact)
         alpha, beta, alpha64, beta64, gd = logit_coefficients(
             fwd.g, fwd.e64g, fwd.mg, fwd.eg, keys.shape[1], fmt
         )

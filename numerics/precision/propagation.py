@@ -10,7 +10,8 @@ computed logit difference.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -56,6 +57,12 @@ _INV_SQRT_2PI = 0.3989422804014327
 #: (the construction at F = M = 2^16) the float32 certificate of 1,024 keys took 3.2 s
 #: against 7.6 s with 2^17 and 3.9 s with 2^22.
 FORWARD_BLOCK = 2**20
+#: For ReLU, the forward bounds of a block of keys evaluate only the neurons that may be on
+#: for one of its keys when they are at most this fraction of the layer (a gather of their
+#: weights replaces the full products; :func:`forward_bounds`).
+COMPACT_FRACTION = 0.5
+#: Keys whose gate pattern sets the block size of the compaction (:func:`_compact_rows`).
+SAMPLE_KEYS = 256
 
 
 def upper(t: torch.Tensor) -> torch.Tensor:
@@ -87,13 +94,23 @@ class ColumnGroups:
         distinct, of = torch.unique(w, dim=1, return_inverse=True)
         if distinct.shape[1] == w.shape[1]:
             return None
+        return cls._of(of, distinct, distinct.abs())
+
+    @classmethod
+    def _of(cls, of: torch.Tensor, w: torch.Tensor, wabs: torch.Tensor) -> ColumnGroups:
+        if of.numel() == 0:
+            return cls(of, w.shape[1], w, wabs, 1, 0, of)
         starts = torch.ones_like(of, dtype=torch.bool)
         starts[1:] = of[1:] != of[:-1]
         lengths = torch.diff(torch.nonzero(starts)[:, 0], append=of.new_tensor([of.numel()]))
         run = int(lengths[0])
         runs = int(torch.cumprod(lengths == run, 0).sum())  # the prefix of runs of length r
-        count, prefix = distinct.shape[1], runs * run
-        return cls(of, count, distinct, distinct.abs(), run, prefix, of[:prefix:run])
+        prefix = runs * run
+        return cls(of, w.shape[1], w, wabs, run, prefix, of[:prefix:run])
+
+    def subset(self, columns: torch.Tensor) -> ColumnGroups:
+        """The groups of the columns ``columns`` (increasing) of the same matrix."""
+        return self._of(self.of[columns], self.w, self.wabs)
 
     def sums(self, a: torch.Tensor) -> torch.Tensor:
         """``Σ_{k ∈ g} a[:, k]`` for every group ``g`` (rows × count)."""
@@ -114,12 +131,12 @@ class LinearBounds:
     of either form is below ``γ_{n+1}`` relative, far inside :func:`upper`'s factor). None
     where the columns are distinct."""
 
-    w: torch.Tensor  # out × n_in, signed
-    wabs: torch.Tensor
+    w: torch.Tensor  # out × n_in, signed (a subset of the inputs: see ``input_subset``)
     bias: torch.Tensor  # out (zeros where absent)
     babs: torch.Tensor
     has_bias: torch.Tensor  # out, 0/1
     length: torch.Tensor  # out: n_in + has_bias
+    n_in: int  # the layer's inputs, all of them
     columns: ColumnGroups | None = None
 
     @classmethod
@@ -129,7 +146,41 @@ class LinearBounds:
         out, n_in = w.shape
         bias = torch.zeros(out, dtype=_F64, device=w.device) if b is None else b
         columns = ColumnGroups.find(w) if group else None
-        return cls(w, w.abs(), bias, bias.abs(), has, n_in + has, columns)
+        return cls(w, bias, bias.abs(), has, n_in + has, n_in, columns)
+
+    # Derived once per layer, when first needed (a subset needs few of them).
+    @cached_property
+    def wabs(self) -> torch.Tensor:
+        return self.w.abs()
+
+    @cached_property
+    def column_max(self) -> torch.Tensor:
+        """``max_o |w_oi|`` per input (zeros for a layer without outputs)."""
+        return self.wabs.amax(dim=0) if self.w.shape[0] else self.w.new_zeros(self.w.shape[1])
+
+    @cached_property
+    def _inputs_major(self) -> torch.Tensor:
+        return self.w.T.contiguous()  # n_in × out: a subset of inputs is a gather of rows
+
+    def output_subset(self, rows: torch.Tensor) -> LinearBounds:
+        """The outputs ``rows`` alone: their bounds are those of the whole layer's rows."""
+        return replace(
+            self,
+            w=self.w.index_select(0, rows),
+            bias=self.bias[rows],
+            babs=self.babs[rows],
+            has_bias=self.has_bias[rows],
+            length=self.length[rows],
+        )
+
+    def input_subset(self, columns: torch.Tensor) -> LinearBounds:
+        """The layer restricted to the inputs ``columns`` (increasing), for inputs that are
+        exact zeros elsewhere: they add nothing to a sum and no rounding, so the products
+        and the relative terms are the whole layer's; ``length`` and ``n_in`` keep every
+        input for the absolute terms."""
+        columns_groups = None if self.columns is None else self.columns.subset(columns)
+        w = self._inputs_major.index_select(0, columns).T
+        return replace(self, w=w, columns=columns_groups)
 
     def abs_product(self, parts: list[torch.Tensor]) -> torch.Tensor:
         """``[a_1; a_2; …] |W|ᵀ`` for nonnegative ``a_k`` (rows × n_in each), grouped where
@@ -142,7 +193,7 @@ class LinearBounds:
         """``γ_n`` of every output (out,), ``n`` = inputs + bias; with ``live`` (rows,),
         the inputs that may be nonzero in each row, ``γ`` of ``live + bias`` (rows × out)."""
         # theory.rounding.gamma's formula, in float64 throughout
-        nu = (self.w.shape[1] if live is None else live[:, None]) + self.has_bias
+        nu = (self.n_in if live is None else live[:, None]) + self.has_bias
         nu = nu * u
         return torch.where(nu < 1, nu / (1 - nu), torch.full_like(nu, float("inf")))
 
@@ -151,13 +202,14 @@ class LinearBounds:
 class PreparedMLP:
     """The weights as the bounds use them. Gate rows (with their biases) that are bitwise
     equal give equal gate values, bounds and activations in every evaluation the model
-    allows, so the gate side is computed once per distinct row: ``up``'s rows are the
-    ``n_gate`` distinct gate rows then the ``h`` up rows, and ``gate_of[n]`` is the distinct
-    row of neuron ``n`` (None when every gate row is distinct: rows [0, h) are the gate
-    rows in order). The down projection's equal columns are grouped (:class:`LinearBounds`).
+    allows, so the gate side is computed once per distinct row: ``gate`` holds the
+    ``n_gate`` distinct gate rows and ``gate_of[n]`` is the distinct row of neuron ``n``
+    (None when every gate row is distinct: they are the gate rows in order). The down
+    projection's equal columns are grouped (:class:`LinearBounds`).
     """
 
-    up: LinearBounds  # distinct gate rows, then the h up rows
+    gate: LinearBounds  # the distinct gate rows
+    up: LinearBounds  # the h up rows
     down: LinearBounds
     activation: str
     hidden: int
@@ -166,9 +218,17 @@ class PreparedMLP:
     gate_of: torch.Tensor | None
     gate_shares: torch.Tensor  # n_gate: the neurons sharing each distinct gate row
 
-    def gate_side(self, t: torch.Tensor) -> torch.Tensor:
-        """A per-distinct-gate-row quantity (rows × n_gate) for every neuron (rows × h)."""
-        return t if self.gate_of is None else t[:, self.gate_of]
+    def gate_rows_of(self, neurons: torch.Tensor | None) -> torch.Tensor | None:
+        """The distinct gate row of each of ``neurons`` (None: every neuron, in order)."""
+        if neurons is None:
+            return self.gate_of
+        return neurons if self.gate_of is None else self.gate_of[neurons]
+
+    def gate_side(self, t: torch.Tensor, neurons: torch.Tensor | None = None) -> torch.Tensor:
+        """A per-distinct-gate-row quantity (rows × n_gate) for every neuron (rows × h), or
+        for ``neurons`` only."""
+        rows = self.gate_rows_of(neurons)
+        return t if rows is None else t.index_select(1, rows)
 
     def neurons(self, on: torch.Tensor) -> torch.Tensor:
         """Per row, the neurons whose distinct gate row is marked in ``on`` (rows × n_gate)."""
@@ -205,21 +265,12 @@ def prepare(weights, fmt: FloatFormat, device: torch.device, group: bool = True)
     def flag(b, n):
         return torch.full((n,), 0.0 if b is None else 1.0, dtype=_F64, device=device)
 
-    def bias_or_zero(b, n):
-        return torch.zeros(n, dtype=_F64, device=device) if b is None else b
-
-    stacked_bias = None
-    if gate_bias is not None or w.up_bias is not None:
-        stacked_bias = torch.cat([bias_or_zero(gate_bias, n_gate), bias_or_zero(w.up_bias, h)])
-    up = LinearBounds.build(
-        torch.cat([gate, w.up]),
-        stacked_bias,
-        torch.cat([flag(gate_bias, n_gate), flag(w.up_bias, h)]),
-    )
+    gate_layer = LinearBounds.build(gate, gate_bias, flag(gate_bias, n_gate))
+    up = LinearBounds.build(w.up, w.up_bias, flag(w.up_bias, h))
     down = LinearBounds.build(w.down, w.down_bias, flag(w.down_bias, w.dim), group=group)
     largest = max(float(t.abs().max()) for t in w._parts().values() if t is not None)
     overflow = largest > fmt.max_finite
-    return PreparedMLP(up, down, w.activation, h, overflow, n_gate, gate_of, shares)
+    return PreparedMLP(gate_layer, up, down, w.activation, h, overflow, n_gate, gate_of, shares)
 
 
 def lipschitz_torch(activation: str, x_hi: torch.Tensor) -> torch.Tensor:
@@ -284,25 +335,27 @@ class RowBounds:
     mg: torch.Tensor  # ≥ |ĝ|
     eg: torch.Tensor  # ≥ |ĝ − g| = rounding + t
     overflow: torch.Tensor  # (c,)
-    ep: torch.Tensor  # ≥ |p̂ − p|, the hidden product's error (c × h)
+    # ≥ |p̂ − p|, the hidden product's error, summed per group of equal down columns
+    # (c × groups), or per neuron (c × h) where the down columns are all distinct
+    ep_down: torch.Tensor
     rounding: torch.Tensor  # the down layer's own part of E_g (rounding of D̂, b̂, the sum)
     t: torch.Tensor  # ≥ |D| E_p, the propagated part of E_g
 
 
-def forward_bounds(prep: PreparedMLP, x: torch.Tensor, fmt: FloatFormat) -> RowBounds:
-    """The forward bounds for the keys ``x`` (c×d, exact)."""
+def forward_bounds(prep: PreparedMLP, x: torch.Tensor, fmt: FloatFormat, compact=True) -> RowBounds:
+    """The forward bounds for the keys ``x`` (c×d, exact). ``compact``: for ReLU, evaluate the
+    up and down layers for the neurons that may be on for some key of ``x`` only, when that
+    pays (:func:`_neurons_to_evaluate`); the others are exact zeros for every key of ``x``
+    (hidden error 0 in ``ep``). False: every neuron, as the tests' reference."""
     ref = REFERENCE_FORMAT
     u, lam, u_in = fmt.unit_roundoff, fmt.smallest_normal, fmt.input_roundoff
     ax = x.abs()
     overflow = (ax > fmt.max_finite).any(dim=1)
     ex = upper(u_in * ax + lam)
     mx = upper(ax + ex)
-    z, e64z, ez, of, _, _ = layer_bounds(prep.up, x, None, mx, ex, fmt)
+    # the gate side runs once per distinct gate row
+    zg, e64g, eg, of, _, _ = layer_bounds(prep.gate, x, None, mx, ex, fmt)
     overflow |= of
-    n = prep.n_gate  # the gate side below runs once per distinct gate row
-    zg, za = z[:, :n], z[:, n:]
-    e64g, e64a = e64z[:, :n], e64z[:, n:]
-    eg, ea = ez[:, :n], ez[:, n:]
 
     act = prep.activation
     k, kx = ACTIVATION_ERROR[act]
@@ -322,16 +375,22 @@ def forward_bounds(prep: PreparedMLP, x: torch.Tensor, fmt: FloatFormat) -> RowB
         eh = eh + k * u * (ah + eh) + kx * u * upper(zg.abs() + e64g + eg) + lam
     eh = upper(eh)
     mh = upper(ah + eh)
-    live = live64 = None
+    live = live64 = neurons = None
     if act == "relu":
         # A gate whose computed input is provably negative gives σ̂ = 0 and p̂ = 0 exactly
         # (max(ẑ, 0) rounds nothing), so its neuron's terms in the down layer are exact zeros
         # (layer_bounds): per key, count the neurons that may be on (fl(a + b) < 0 only if
         # a + b < 0, so the test is safe), in the format and in the reference.
-        live = prep.neurons(~(zg + upper(e64g + eg) < 0))
+        on = ~(zg + upper(e64g + eg) < 0)
+        live = prep.neurons(on)
         live64 = prep.neurons(hid != 0)
-    hid, e64h, ah, eh, mh = (prep.gate_side(t) for t in (hid, e64h, ah, eh, mh))
+        if compact:
+            neurons = _neurons_to_evaluate(prep, on, mx, fmt)
+    hid, e64h, ah, eh, mh = (prep.gate_side(t, neurons) for t in (hid, e64h, ah, eh, mh))
 
+    up = prep.up if neurons is None else prep.up.output_subset(neurons)
+    za, e64a, ea, of, _, _ = layer_bounds(up, x, None, mx, ex, fmt)
+    overflow |= of
     aa = upper(za.abs() + e64a)
     ma = upper(aa + ea)
     p = hid * za
@@ -342,12 +401,43 @@ def forward_bounds(prep: PreparedMLP, x: torch.Tensor, fmt: FloatFormat) -> RowB
     overflow |= ((1 + u) * upper(mh * ma) >= fmt.max_finite).any(dim=1)
     mp = upper(p.abs() + e64p + ep)
 
-    g_out, e64_out, e_out, of, rounding, t = layer_bounds(
-        prep.down, p, e64p, mp, ep, fmt, live, live64
-    )
+    down = prep.down if neurons is None else prep.down.input_subset(neurons)
+    g_out, e64_out, e_out, of, rounding, t = layer_bounds(down, p, e64p, mp, ep, fmt, live, live64)
     overflow |= of
     mg = upper(g_out.abs() + e64_out + e_out)
+    if down.columns is not None:
+        ep = down.columns.sums(ep)
+    elif neurons is not None:  # the neurons left out are exact zeros: no hidden error
+        ep = ep.new_zeros((ep.shape[0], prep.hidden)).index_copy_(1, neurons, ep)
     return RowBounds(g_out, e64_out, mg, e_out, overflow, ep, rounding, t)
+
+
+def _neurons_to_evaluate(prep: PreparedMLP, on: torch.Tensor, mx, fmt) -> torch.Tensor | None:
+    """The neurons (increasing) whose gate row may be on for some key of the block (``on``:
+    rows × n_gate), when they are at most ``COMPACT_FRACTION`` of the layer and no up
+    output of a neuron left out can overflow; else None (evaluate every neuron).
+
+    A neuron left out is off for every key of the block in the format, the reference and
+    exact arithmetic, so its product is an exact zero (0·â = 0 for finite â) and it adds
+    nothing to the down layer. Its up output is not computed, so its overflow (â = ±inf
+    would make 0·â NaN) is excluded by a bound over all up rows instead: ``Σ_i |a_ni| m_i
+    ≤ Σ_i (max_n |a_ni|) m_i``, with the rounding terms of :func:`layer_bounds`."""
+    rows_on = on.any(dim=0)
+    neurons = torch.nonzero(prep.gate_side(rows_on[None])[0]).squeeze(1)
+    if neurons.numel() > COMPACT_FRACTION * prep.hidden:
+        return None
+    up, u_in, lam = prep.up, fmt.input_roundoff, fmt.smallest_normal
+    products = mx @ up.column_max
+    abs_sum = upper(
+        (1 + u_in) * products
+        + lam * mx.sum(dim=1)
+        + (1 + u_in) * up.babs.max()
+        + lam * up.has_bias.max()
+    )
+    gamma_all = float(up.gamma(fmt.unit_roundoff).max())
+    if bool(((1 + gamma_all) * upper(abs_sum) >= fmt.max_finite).any()):
+        return None
+    return neurons
 
 
 def logit_coefficients(g, e64g, mg, eg, dim: int, fmt: FloatFormat):
@@ -381,14 +471,35 @@ class ValueLayouts:
 
 
 def forward_rows(prep: PreparedMLP, keys: np.ndarray, fmt: FloatFormat, device: torch.device):
-    """:func:`forward_bounds` over ``keys`` in blocks of at most ``FORWARD_BLOCK`` elements."""
+    """:func:`forward_bounds` over ``keys`` in blocks of at most ``FORWARD_BLOCK`` elements
+    (fewer keys where the ReLU neurons a block may turn on are few: :func:`_compact_rows`)."""
     rows = max(1, FORWARD_BLOCK // max(2 * prep.hidden, keys.shape[1]))
+    if prep.activation == "relu" and keys.shape[0] > 1:
+        rows = _compact_rows(prep, keys, rows, device)
     parts = [
         forward_bounds(prep, torch.tensor(keys[i : i + rows], dtype=_F64, device=device), fmt)
         for i in range(0, keys.shape[0], rows)
     ]
     names = [f.name for f in fields(RowBounds)]
     return RowBounds(*(torch.cat([getattr(p, n) for p in parts]) for n in names))
+
+
+def _compact_rows(prep: PreparedMLP, keys: np.ndarray, rows: int, device) -> int:
+    """Keys per block for :func:`forward_bounds`' compaction: the most (a power of 2, at
+    most ``rows``) for which the neurons on for some key of a block are expected to be at
+    most half of ``COMPACT_FRACTION`` of the layer, from the fraction ``f`` of (key, gate
+    row) pairs on among the first keys (``1 − (1 − f)^c`` of the rows on for c keys drawn
+    independently); ``rows`` where even one key turns on too many. A choice of block size
+    only: the bounds do not depend on it."""
+    sample = torch.tensor(keys[:SAMPLE_KEYS], dtype=_F64, device=device)
+    f = float((sample @ prep.gate.w.T + prep.gate.bias > 0).to(_F64).mean())
+    goal = COMPACT_FRACTION / 2
+    if f > goal:
+        return rows
+    c = 1
+    while 2 * c <= rows and 1 - (1 - f) ** (2 * c) <= goal:
+        c *= 2
+    return c
 
 
 def forward_reference(prep: PreparedMLP, keys: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -399,9 +510,8 @@ def forward_reference(prep: PreparedMLP, keys: np.ndarray, device: torch.device)
     parts = []
     for i in range(0, keys.shape[0], rows):
         x = torch.tensor(keys[i : i + rows], dtype=_F64, device=device)
-        z = x @ prep.up.w.T + prep.up.bias
-        n = prep.n_gate
-        p = prep.gate_side(ACTIVATIONS[prep.activation](z[:, :n])) * z[:, n:]
+        z = x @ prep.gate.w.T + prep.gate.bias
+        p = prep.gate_side(ACTIVATIONS[prep.activation](z)) * (x @ prep.up.w.T + prep.up.bias)
         parts.append(p @ prep.down.w.T + prep.down.bias)
     return torch.cat(parts)
 
@@ -427,10 +537,7 @@ def pair_errors(
     lin = prep.down
     # Equal columns of D give equal entries of DᵀΔv: Σ_k |DᵀΔv|_k E_p,k is summed per group
     # of equal columns (LinearBounds), O(d·groups) per pair instead of O(d·h).
-    if lin.columns is None:
-        down, ep = lin.w, fwd.ep  # d × h
-    else:
-        down, ep = lin.columns.w, lin.columns.sums(fwd.ep)
+    down, ep = (lin.w if lin.columns is None else lin.columns.w), fwd.ep_down
     block = max(1, FORWARD_BLOCK // max(down.shape[1], dim))
     out = torch.empty(i.numel(), dtype=_F64, device=i.device)
     for s in range(0, i.numel(), block):

@@ -46,6 +46,23 @@ def test_codes_are_hit_on_unit_keys(dim, n_facts, n_codes, seed, scale):
     assert sol.method == "sparse" and sol.up_bias is None
 
 
+@pytest.mark.parametrize("tolerance", [1e-6, 1e-10])
+def test_the_default_cg_stop_meets_the_code_tolerance(tolerance):
+    """The default CG stop is derived from ``tolerance``: every code within it (numpy
+    recomputation, relative to max(‖T_i‖, RMS ‖T‖)); a loose tolerance takes fewer
+    iterations than the old fixed stop (1e-11)."""
+    keys = unit_keys(800, 12, 6)
+    targets = np.random.default_rng(7).standard_normal((800, 3))
+    sol = solve_encoder_sparse(keys, targets, tolerance=tolerance)
+    norms = np.linalg.norm(targets, axis=1)
+    reference = np.maximum(norms, np.sqrt(np.mean(norms**2)))
+    error = np.linalg.norm(codes_of(sol, keys) - targets, axis=1) / reference
+    assert error.max() <= tolerance
+    if tolerance >= 1e-6:
+        fixed = solve_encoder_sparse(keys, targets, tolerance=tolerance, tol=1e-11)
+        assert fixed.cg_iterations > sol.cg_iterations
+
+
 def test_every_key_is_in_a_cap_and_caps_are_small():
     keys = unit_keys(600, 16, 0)
     sol = solve_encoder_sparse(keys, np.ones((600, 2)), active_per_key=4.0)
