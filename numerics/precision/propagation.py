@@ -218,16 +218,12 @@ class PreparedMLP:
     gate_of: torch.Tensor | None
     gate_shares: torch.Tensor  # n_gate: the neurons sharing each distinct gate row
 
-    def gate_rows_of(self, neurons: torch.Tensor | None) -> torch.Tensor | None:
-        """The distinct gate row of each of ``neurons`` (None: every neuron, in order)."""
-        if neurons is None:
-            return self.gate_of
-        return neurons if self.gate_of is None else self.gate_of[neurons]
-
     def gate_side(self, t: torch.Tensor, neurons: torch.Tensor | None = None) -> torch.Tensor:
         """A per-distinct-gate-row quantity (rows × n_gate) for every neuron (rows × h), or
         for ``neurons`` only."""
-        rows = self.gate_rows_of(neurons)
+        rows = self.gate_of
+        if neurons is not None:
+            rows = neurons if rows is None else rows[neurons]
         return t if rows is None else t.index_select(1, rows)
 
     def neurons(self, on: torch.Tensor) -> torch.Tensor:
@@ -346,7 +342,7 @@ def forward_bounds(prep: PreparedMLP, x: torch.Tensor, fmt: FloatFormat, compact
     """The forward bounds for the keys ``x`` (c×d, exact). ``compact``: for ReLU, evaluate the
     up and down layers for the neurons that may be on for some key of ``x`` only, when that
     pays (:func:`_neurons_to_evaluate`); the others are exact zeros for every key of ``x``
-    (hidden error 0 in ``ep``). False: every neuron, as the tests' reference."""
+    (hidden error 0 in ``ep_down``). False: every neuron, as the tests' reference."""
     ref = REFERENCE_FORMAT
     u, lam, u_in = fmt.unit_roundoff, fmt.smallest_normal, fmt.input_roundoff
     ax = x.abs()
