@@ -153,7 +153,8 @@ def _cmd_construct(args) -> int:
 
 def _cmd_verify(args) -> int:
     from numerics.factset import FactSet
-    from numerics.mlp import GatedMLP, load_mlp
+    from numerics.mlp import load_mlp
+    from numerics.shared_gates import evaluator
     from numerics.strict_recall import recall
 
     factset = FactSet.load(args.file)
@@ -167,7 +168,7 @@ def _cmd_verify(args) -> int:
             f"set has dimension {factset.dim}"
         )
     result = recall(
-        GatedMLP(weights), factset, device=args.device, dtype=dtype, progress=show_progress(args)
+        evaluator(weights), factset, device=args.device, dtype=dtype, progress=show_progress(args)
     )
     summary = {
         "recall": result.accuracy,

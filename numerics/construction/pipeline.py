@@ -81,8 +81,9 @@ from numerics.construction.near_duplicates import (
 )
 from numerics.construction.separators_torch import build_decoder_batched, decoder_decodability
 from numerics.factset import FactSet
-from numerics.mlp import ACTIVATIONS, GatedMLP, GatedMLPWeights
+from numerics.mlp import ACTIVATIONS, GatedMLPWeights
 from numerics.precision.certificate import PrecisionCertificate, certify_recall
+from numerics.shared_gates import evaluator
 from numerics.strict_recall import RecallResult, recall
 from theory.bounds import bits_per_param, is_bijection
 from theory.decoder import PROJECTIONS, Decoder, float_forward_error_bound
@@ -448,7 +449,7 @@ def cast_recall(
 ) -> RecallResult:
     """Recall with the weights, keys and values all cast to ``dtype``."""
     return recall(
-        GatedMLP(weights.to(device=device, dtype=dtype)), factset, device=device, dtype=dtype
+        evaluator(weights.to(device=device, dtype=dtype)), factset, device=device, dtype=dtype
     )
 
 
@@ -562,7 +563,7 @@ def _build(factset: FactSet, decoder: Decoder, config, bias: bool, tiny, progres
             raise _margin_refusal(factset, tiny, decoder, f"the encoder failed: {exc}") from None
         raise
     weights = _assemble(decoder, enc, config.activation if enc.method == "dense" else "relu")
-    result64 = recall(GatedMLP(weights), factset, device=config.device, progress=progress)
+    result64 = recall(evaluator(weights), factset, device=config.device, progress=progress)
     if tiny.size and result64.accuracy < 1.0:
         reason = f"float64 recall {result64.accuracy:.4g}"
         raise _margin_refusal(factset, tiny, decoder, reason)

@@ -50,7 +50,7 @@ from numerics.dtypes import DTYPE_NAMES, torch_dtype
 from numerics.factset import FactSet
 from numerics.methods.base import BuildResult, Method, WidthTooSmallError, resolve_device
 from numerics.methods.registry import get_method
-from numerics.mlp import GatedMLP
+from numerics.shared_gates import evaluator
 from numerics.strict_recall import recall
 from theory.bounds import bits_per_param, is_bijection
 from theory.errors import InvalidInputError, SolverError
@@ -163,7 +163,7 @@ class _Evaluator:
         except (WidthTooSmallError, SolverError):
             accuracy = 0.0
         else:
-            mlp = GatedMLP(built.weights.to(device=self.device, dtype=self.dtype))
+            mlp = evaluator(built.weights.to(device=self.device, dtype=self.dtype))
             # Keys per block so that the hidden activations stay ≤ 2^24 entries.
             chunk = max(1, min(self.factset.n_facts, 2**24 // built.hidden, 4096))
             accuracy = recall(

@@ -83,7 +83,7 @@ import numpy as np
 import torch
 
 from numerics.dtypes import resolve_device
-from numerics.mlp import GatedMLP, GatedMLPWeights
+from numerics.mlp import GatedMLPWeights
 from numerics.precision.propagation import (
     ValueLayouts,
     forward_bounds,
@@ -94,6 +94,7 @@ from numerics.precision.propagation import (
     prepare,
     upper,
 )
+from numerics.shared_gates import evaluator
 from numerics.strict_recall import RecallResult, recall
 from theory.errors import InvalidInputError
 from theory.rounding import (
@@ -571,7 +572,7 @@ def _refine(candidates, s, threshold, pair_ratio, budget, c):
 def _observe(weights, factset, dtype_name: str, device: torch.device) -> RecallResult:
     """Recall in ``dtype_name`` with torch on ``device``, TF32 off."""
     dtype = getattr(torch, dtype_name)
-    mlp = GatedMLP(weights.to(device=device, dtype=dtype))
+    mlp = evaluator(weights.to(device=device, dtype=dtype))
     return recall(mlp, factset, device=device, dtype=dtype)  # TF32 off: recall sees to it
 
 
