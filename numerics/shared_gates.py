@@ -26,7 +26,7 @@ from torch import Tensor
 
 from numerics.mlp import GatedMLP, GatedMLPWeights, _check_input
 
-__all__ = ["SharedGateForward", "evaluator", "SHARED_FRACTION", "ON_FRACTION"]
+__all__ = ["SharedGateForward", "evaluator", "distinct_gate_rows", "SHARED_FRACTION", "ON_FRACTION"]
 
 #: The shared evaluation is used when the distinct (gate row, gate bias) pairs are at most
 #: this fraction of h: it loops over them in Python, once per call.
@@ -115,21 +115,28 @@ def evaluator(weights: GatedMLPWeights) -> SharedGateForward | GatedMLP:
     return GatedMLP(weights) if groups is None else SharedGateForward(weights, groups)
 
 
+def distinct_gate_rows(gate: Tensor, bias: Tensor | None):
+    """``(rows, bias, gate_of)``: the distinct rows of ``[gate | bias]`` and each neuron's
+    row among them; ``gate_of`` is None (and the rows are ``gate``) when all are distinct."""
+    both = gate if bias is None else torch.cat([gate, bias[:, None]], dim=1)
+    distinct, inverse = torch.unique(both, dim=0, return_inverse=True)
+    if distinct.shape[0] == gate.shape[0]:
+        return gate, bias, None
+    rows = distinct if bias is None else distinct[:, :-1]
+    return rows, None if bias is None else distinct[:, -1], inverse
+
+
 def _groups(weights: GatedMLPWeights) -> _Groups | None:
-    gate = weights.gate
-    if weights.gate_bias is not None:
-        gate = torch.cat([gate, weights.gate_bias.unsqueeze(1)], dim=1)
-    distinct, inverse = torch.unique(gate, dim=0, return_inverse=True)
-    n_rows = distinct.shape[0]
-    if n_rows > SHARED_FRACTION * weights.hidden:
+    rows, bias, gate_of = distinct_gate_rows(weights.gate, weights.gate_bias)
+    if gate_of is None or rows.shape[0] > SHARED_FRACTION * weights.hidden:
         return None
-    order = torch.argsort(inverse, stable=True)
-    sizes = torch.bincount(inverse, minlength=n_rows)
+    order = torch.argsort(gate_of, stable=True)
+    sizes = torch.bincount(gate_of, minlength=rows.shape[0])
     starts = torch.cumsum(sizes, 0) - sizes
     up, up_bias = weights.up[order], weights.up_bias
     return _Groups(
-        rows=distinct[:, : weights.dim].contiguous(),
-        bias=None if weights.gate_bias is None else distinct[:, weights.dim].contiguous(),
+        rows=rows.contiguous(),
+        bias=None if bias is None else bias.contiguous(),
         up=up.contiguous(),
         up_bias=None if up_bias is None else up_bias[order].contiguous(),
         down_rows=weights.down.T[order].contiguous(),

@@ -32,7 +32,8 @@ Pipeline (paper §4; details derived here):
    the gadget neurons, and gate and up biases, when there are near duplicates). The spline's
    groups share their gates and have no up rows, so they fold further: one neuron per knot
    with up 1 and down column ``P w_j``, ``h = F``.
-4. **Checks**: recall in float64 (must be 1); **certified** float32 recall
+4. **Checks**: recall in float64 (must be 1; a ReLU MLP with shared gate rows is evaluated
+   over the neurons on, :mod:`numerics.shared_gates`); **certified** float32 recall
    (:func:`numerics.precision.certify_recall`: rigorous rounding-error bounds, any summation
    order) — with ``certify="float32"`` (default) and m chosen, m grows (by at least 1 and
    3%, at most ``CERTIFY_STEPS`` times, up to d) until every key is certified; if none

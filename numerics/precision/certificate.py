@@ -159,7 +159,7 @@ class PrecisionCertificate:
         The float64 margins of the reference pass.
     observed : RecallResult or None
         Recall computed in ``dtype`` with torch on ``device`` (:func:`~numerics.recall`,
-        TF32 off), when observed (``None`` also when a weight or value overflows the
+        TF32 off, the MLP evaluated by :func:`numerics.shared_gates.evaluator`), when observed (``None`` also when a weight or value overflows the
         format); ``margins_observed`` are its margins.
     model : str
         The arithmetic model, in words.
@@ -570,7 +570,8 @@ def _refine(candidates, s, threshold, pair_ratio, budget, c):
 
 
 def _observe(weights, factset, dtype_name: str, device: torch.device) -> RecallResult:
-    """Recall in ``dtype_name`` with torch on ``device``, TF32 off."""
+    """Recall in ``dtype_name`` with torch on ``device``, TF32 off (a sparse encoder's MLP
+    evaluated over the neurons on: :mod:`numerics.shared_gates`)."""
     dtype = getattr(torch, dtype_name)
     mlp = evaluator(weights.to(device=device, dtype=dtype))
     return recall(mlp, factset, device=device, dtype=dtype)  # TF32 off: recall sees to it

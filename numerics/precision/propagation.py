@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from numerics.mlp import ACTIVATIONS
+from numerics.shared_gates import distinct_gate_rows
 from theory.rounding import (
     ACTIVATION_ERROR,
     ACTIVATION_INPUT_LIMIT,
@@ -231,24 +232,13 @@ class PreparedMLP:
         return on.to(_F64) @ self.gate_shares
 
 
-def _distinct_gate_rows(gate: torch.Tensor, bias: torch.Tensor | None):
-    """``(rows, bias, gate_of)``: the distinct rows of ``[gate | bias]`` and each neuron's
-    row among them; ``gate_of`` is None (and the rows are ``gate``) when all are distinct."""
-    both = gate if bias is None else torch.cat([gate, bias[:, None]], dim=1)
-    distinct, inverse = torch.unique(both, dim=0, return_inverse=True)
-    if distinct.shape[0] == gate.shape[0]:
-        return gate, bias, None
-    rows = distinct if bias is None else distinct[:, :-1]
-    return rows, None if bias is None else distinct[:, -1], inverse
-
-
 def prepare(weights, fmt: FloatFormat, device: torch.device, group: bool = True) -> PreparedMLP:
     """``weights`` for the bounds; ``group=False`` treats every gate row and down column as
     distinct (the same bounds up to float64 rounding: the tests' reference)."""
     w = weights.to(device=device, dtype=_F64)
     h = w.hidden
     if group:
-        gate, gate_bias, gate_of = _distinct_gate_rows(w.gate, w.gate_bias)
+        gate, gate_bias, gate_of = distinct_gate_rows(w.gate, w.gate_bias)
     else:
         gate, gate_bias, gate_of = w.gate, w.gate_bias, None
     n_gate = gate.shape[0]
