@@ -12,7 +12,9 @@ dtype with another order of summation (a valid evaluation under the any-order mo
 :mod:`numerics.precision`). :func:`evaluator` returns that evaluation where it applies and
 the dense :class:`~numerics.mlp.GatedMLP` elsewhere; recall, verification and the
 certificates' observations call it. At F = M = 2^16, d = 128 (h = 32,800, 826 distinct gate
-rows, about 4 on per key) it replaces two dense passes of about 40 s each.
+rows, about 4 on per key) it takes the place of the dense float64 recall and float32
+observation (87 s of a 556 s build in a profile); the stretch benchmark's build took 428 s
+with it against 554 s without, the same day (``bench_construct_scale.py --stretch``).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class _Groups:
 
 class SharedGateForward:
     """``g(x)`` over the neurons whose shared ReLU gate is on (module docstring); callable
-    like :class:`~numerics.mlp.GatedMLP` (same checks, same output). Build it with
+    like :class:`~numerics.mlp.GatedMLP` (same checks; the same output up to rounding). Build it with
     :func:`evaluator`."""
 
     def __init__(self, weights: GatedMLPWeights, groups: _Groups):
