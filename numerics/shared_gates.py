@@ -11,8 +11,8 @@ is the same function as the dense formula of :mod:`numerics.mlp`, evaluated in t
 dtype with another order of summation (a valid evaluation under the any-order model of
 :mod:`numerics.precision`). :func:`evaluator` returns that evaluation where it applies and
 the dense :class:`~numerics.mlp.GatedMLP` elsewhere; recall, verification and the
-certificates' observations call it. At F = M = 2^16, d = 128 (h = 32,800, 826 distinct gate
-rows, about 4 on per key) it takes the place of the dense float64 recall and float32
+certificates' observations call it. At F = M = 2^16, d = 128 (m = 41 copies of each gate
+row, a few rows on per key) it takes the place of the dense float64 recall and float32
 observation (87 s of a 556 s build in a profile); the stretch benchmark's build took 428 s
 with it against 554 s without, the same day (``bench_construct_scale.py --stretch``).
 """
@@ -55,8 +55,8 @@ class _Groups:
 
 class SharedGateForward:
     """``g(x)`` over the neurons whose shared ReLU gate is on (module docstring); callable
-    like :class:`~numerics.mlp.GatedMLP` (same checks; the same output up to rounding). Build it with
-    :func:`evaluator`."""
+    like :class:`~numerics.mlp.GatedMLP` (same checks; the same output up to rounding).
+    Build it with :func:`evaluator`."""
 
     def __init__(self, weights: GatedMLPWeights, groups: _Groups):
         self.weights = weights
@@ -89,8 +89,8 @@ class SharedGateForward:
 
     def _exact_zeros(self, x: Tensor) -> bool:
         """Whether every left-out product is an exact zero: no up value can overflow. In any
-        order of summation each partial sum of a·x + b is at most (Σ|a_i x_i| + |b|)·(1 + u)^(d+2)
-        in magnitude. A NaN or infinite ``x`` makes the bound NaN or infinite: the dense pass
+        order of summation each partial sum of a·x + b is at most
+        (Σ|a_i x_i| + |b|)·(1 + u)^(d+2) in magnitude. A NaN or infinite ``x`` makes the bound NaN or infinite: the dense pass
         (whose NaN gates a shared one would read as off)."""
         if x.shape[0] == 0:
             return False

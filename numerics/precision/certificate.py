@@ -159,8 +159,9 @@ class PrecisionCertificate:
         The float64 margins of the reference pass.
     observed : RecallResult or None
         Recall computed in ``dtype`` with torch on ``device`` (:func:`~numerics.recall`,
-        TF32 off, the MLP evaluated by :func:`numerics.shared_gates.evaluator`), when observed (``None`` also when a weight or value overflows the
-        format); ``margins_observed`` are its margins.
+        TF32 off, the MLP evaluated by :func:`numerics.shared_gates.evaluator`), when
+        observed (``None`` also when a weight or value overflows the format);
+        ``margins_observed`` are its margins.
     model : str
         The arithmetic model, in words.
     seconds, observe_seconds : float
